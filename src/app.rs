@@ -1,0 +1,173 @@
+//! Runs one parsed command: builds its config, runs it, prints the results, and says how it
+//! ended. The exit codes are decided here, in [`Status::code`] and [`SETUP_ERROR`].
+
+use std::io::{self, Write};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::bench::{self, BenchError};
+use crate::cli::{BenchArgs, Cli, Command, ConfigError, FetchArgs, ServeArgs};
+use crate::fetch::{self, FetchError};
+use crate::report::{self, Progress};
+use crate::serve;
+
+/// Exit code for usage and setup errors: nothing was fetched.
+pub const SETUP_ERROR: u8 = 2;
+
+/// How a command that ran ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything done.
+    Success,
+    /// Some items failed.
+    SomeFailed,
+    /// Stopped by Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl Status {
+    /// The process exit code: 0, 1 or 130.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::SomeFailed => 1,
+            Status::Interrupted => 130,
+        }
+    }
+}
+
+/// Why a command could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The arguments do not make a valid config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The fetch could not start.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The bench could not run.
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    /// The server could not bind or serve.
+    #[error("cannot serve on {addr}: {source}")]
+    Serve {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Writing the results to stdout failed.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(io::Error),
+}
+
+/// Runs the command `cli` names.
+pub async fn run(cli: Cli) -> Result<Status, AppError> {
+    match cli.command {
+        Command::Fetch(args) => run_fetch(args).await,
+        Command::Serve(args) => run_serve(args).await,
+        Command::Bench(args) => run_bench(args).await,
+    }
+}
+
+async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
+    let (json, quiet) = (args.json, args.quiet);
+    let config = args.into_config()?;
+    let out = config.out.clone();
+    let progress = Progress::new(config.source.len_hint(), quiet);
+    let cancel = cancel_on_signal();
+    let summary = fetch::fetch(config, cancel.cancelled_owned(), |record| {
+        progress.observe(record)
+    })
+    .await?;
+    progress.finish();
+    if json {
+        print(&format!("{:#}\n", report::summary_json(&summary, &out)))?;
+    } else {
+        print(&report::summary_text(&summary, &out))?;
+    }
+    Ok(if summary.interrupted {
+        Status::Interrupted
+    } else if summary.failed > 0 {
+        Status::SomeFailed
+    } else {
+        Status::Success
+    })
+}
+
+async fn run_serve(args: ServeArgs) -> Result<Status, AppError> {
+    let addr = format!("{}:{}", args.host, args.port);
+    let serve_error = |source| AppError::Serve {
+        addr: addr.clone(),
+        source,
+    };
+    let config = args.into_config()?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(serve_error)?;
+    let bound = listener.local_addr().map_err(serve_error)?;
+    print(&format!("http://{bound}\n"))?;
+    eprintln!(
+        "gather serve: xkcd-like API on http://{bound} (latency {}, comics 1..={}); Ctrl-C stops",
+        config.latency, config.max_id
+    );
+    let cancel = cancel_on_signal();
+    serve::serve(listener, &config, cancel.cancelled_owned())
+        .await
+        .map_err(serve_error)?;
+    Ok(Status::Success)
+}
+
+async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
+    let json = args.json;
+    let config = args.into_config()?;
+    let cancel = cancel_on_signal();
+    let result = bench::run(config, cancel).await?;
+    if json {
+        print(&format!("{:#}\n", report::bench_json(&result)))?;
+    } else {
+        print(&report::bench_table(&result))?;
+    }
+    Ok(if result.interrupted {
+        Status::Interrupted
+    } else if result.runs.iter().any(|run| run.summary.failed > 0) {
+        Status::SomeFailed
+    } else {
+        Status::Success
+    })
+}
+
+/// A token cancelled by the first Ctrl-C (or SIGTERM on Unix).
+fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        cancel.cancel();
+    });
+    token
+}
+
+/// Writes to stdout; a closed pipe (`gather ... | head`) is not an error.
+fn print(text: &str) -> Result<(), AppError> {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(AppError::Stdout(e)),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,321 @@
+//! The command line: clap types, and their conversion into validated configs. Nothing deeper
+//! than this module sees a clap type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::BenchConfig;
+use crate::duration::{self, DurationError};
+use crate::fetch::{ClientConfig, FetchConfig};
+use crate::input::{IdSet, InputError, Keys, ListSource, Source, UrlTemplate};
+use crate::serve::{Latency, LatencyError, ServeConfig};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every item saved (or already there)
+  1    some items failed; the others were saved
+  2    usage or setup error (bad template, ids, output directory); nothing fetched
+  130  interrupted (Ctrl-C); the summary covers what finished";
+
+const TOP_HELP: &str = "\
+Examples:
+  gather bench                                    # the xkcd experiment, offline
+  gather serve --port 8080 --latency 100ms        # a local xkcd-like API
+  gather fetch 'http://127.0.0.1:8080/{id}/info.0.json' --ids 1-200 --out comics/
+
+Run `gather help COMMAND` for each command's options and examples.";
+
+const FETCH_HELP: &str = "\
+Examples:
+  # xkcd comics 1 to 200, 64 at a time, into comics/1.json ... comics/200.json
+  gather fetch 'https://xkcd.com/{id}/info.0.json' --ids 1-200 --out comics/
+
+  # the same one after another, to compare
+  gather fetch 'https://xkcd.com/{id}/info.0.json' --ids 1-200 --out seq/ -c 1
+
+  # search pages for a list of names, saved as pages/Yash.html ...
+  gather fetch 'http://127.0.0.1:8080/search?q={name}' \\
+      --values Yash,KOSS,'Your Name' --name '{name}.html' --out pages/
+
+  # a list of URLs, one per line, from a file or stdin; a JSON summary on stdout
+  seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \\
+      | gather fetch --input - --name '{n}.json' --out comics/ --json
+
+Files are saved atomically (temp file, then rename). Existing files are skipped, so running
+the same command again finishes an interrupted job; --force fetches them again.
+Proxies are taken from HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
+";
+
+const SERVE_HELP: &str = "\
+Examples:
+  gather serve                                   # http://127.0.0.1:8080, no latency
+  gather serve --port 0 --latency 50ms..150ms    # a free port, printed on the first line
+  curl http://127.0.0.1:8080/1/info.0.json
+  curl 'http://127.0.0.1:8080/search?q=Your%20Name'
+
+Routes: /{id}/info.0.json (404 for 404 and ids above --max-id), /info.0.json (the latest),
+/search?q=NAME (an HTML page). Stops on Ctrl-C.";
+
+const BENCH_HELP: &str = "\
+Examples:
+  gather bench                                  # 200 comics at 100ms: sequential vs concurrent
+  gather bench --count 1000 --latency 20ms -c 100
+  gather bench --url 'https://xkcd.com/{id}/info.0.json' --count 50
+
+Without --url, bench starts the built-in server in-process on a free loopback port, so it
+needs no network. Files go to a temporary directory that is removed afterwards.";
+
+/// gather: fetch many URLs at once, serve a local xkcd-like API, and measure what concurrency
+/// buys.
+#[derive(Debug, Parser)]
+#[command(name = "gather", version, about, after_help = TOP_HELP)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download many URLs concurrently, each into its own file.
+    #[command(after_help = format!("{FETCH_HELP}\n{EXIT_CODES}"))]
+    Fetch(FetchArgs),
+    /// Run the local xkcd-like API.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// Time the xkcd job sequentially and concurrently against the built-in server.
+    #[command(after_help = BENCH_HELP)]
+    Bench(BenchArgs),
+}
+
+/// `gather fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// URL template with one placeholder, e.g. 'https://xkcd.com/{id}/info.0.json'.
+    #[arg(value_name = "URL_TEMPLATE", required_unless_present = "input")]
+    pub template: Option<String>,
+
+    /// Ids to fill the placeholder with: numbers and ranges, e.g. 1-200,250,300-310.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["values", "input"])]
+    pub ids: Option<String>,
+
+    /// Values to fill the placeholder with, comma-separated; URL-encoded in the URL.
+    #[arg(
+        long,
+        value_name = "V1,V2,..",
+        value_delimiter = ',',
+        conflicts_with = "input"
+    )]
+    pub values: Option<Vec<String>>,
+
+    /// Read URLs from FILE, one per line ('-' for stdin) instead of a template.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "template")]
+    pub input: Option<PathBuf>,
+
+    /// Output directory, created if missing.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// File name template: the placeholder's name ({id}, {name}; {url} for --input) and {n},
+    /// the item's position. Default: {id} plus the URL's extension, e.g. 42.json.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub name: Option<String>,
+
+    /// Downloads at once; 1 is the sequential run.
+    #[arg(short, long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+
+    /// Fetch items again even if their files exist.
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Limit on each whole request (connect, headers, body); 0 for none.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+
+    /// Limit on connecting.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub connect_timeout: String,
+
+    /// Redirects to follow before an item fails.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirects: usize,
+
+    /// Print the summary, with every failure, as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no per-failure lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `gather serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to bind; 0 picks a free one. The URL is printed on the first line of stdout.
+    #[arg(short, long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Delay before each response: fixed (100ms) or uniform random (50ms..150ms).
+    #[arg(short, long, value_name = "DURATION[..DURATION]", default_value = "0")]
+    pub latency: String,
+
+    /// Highest comic id; higher ids are 404.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub max_id: u64,
+
+    /// Compress responses (gzip, brotli) for clients that accept it.
+    #[arg(long)]
+    pub compress: bool,
+}
+
+/// `gather bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Comics to fetch in each run: ids 1 to COUNT.
+    #[arg(short = 'n', long, value_name = "COUNT", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub count: u64,
+
+    /// The built-in server's latency.
+    #[arg(
+        short,
+        long,
+        value_name = "DURATION[..DURATION]",
+        default_value = "100ms"
+    )]
+    pub latency: String,
+
+    /// Downloads at once in the concurrent run (default: all of them).
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: Option<u32>,
+
+    /// Fetch from this URL template instead of the built-in server.
+    #[arg(long, value_name = "URL_TEMPLATE")]
+    pub url: Option<String>,
+
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why the command line does not make a valid config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad template, ids or values.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A template but nothing to fill it with.
+    #[error("URL template `{0}` needs --ids or --values to fill {{{1}}}")]
+    NoKeys(String, String),
+    /// Bad duration.
+    #[error("{option}: {source}")]
+    Duration {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        source: DurationError,
+    },
+    /// Bad latency.
+    #[error(transparent)]
+    Latency(#[from] LatencyError),
+}
+
+fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    duration::parse(text).map_err(|source| ConfigError::Duration { option, source })
+}
+
+impl FetchArgs {
+    /// Checks the arguments and builds the fetch config.
+    pub fn into_config(self) -> Result<FetchConfig, ConfigError> {
+        let source = match (self.input, self.template) {
+            (Some(path), _) if path.as_os_str() == "-" => Source::List(ListSource::Stdin),
+            (Some(path), _) => Source::List(ListSource::File(path)),
+            (None, template) => {
+                let template = UrlTemplate::parse(template.as_deref().unwrap_or_default())?;
+                let keys = match (self.ids, self.values) {
+                    (Some(ids), _) => Keys::Ids(IdSet::parse(&ids).map_err(InputError::from)?),
+                    (None, Some(values)) => Keys::values(values)?,
+                    (None, None) => {
+                        return Err(ConfigError::NoKeys(
+                            template.source().to_owned(),
+                            template.key().to_owned(),
+                        ));
+                    }
+                };
+                Source::Template { template, keys }
+            }
+        };
+        let timeout = parse_duration("--timeout", &self.timeout)?;
+        Ok(FetchConfig {
+            source,
+            out: self.out,
+            name: self.name,
+            force: self.force,
+            concurrency: self.concurrency as usize,
+            client: ClientConfig {
+                timeout: (!timeout.is_zero()).then_some(timeout),
+                connect_timeout: parse_duration("--connect-timeout", &self.connect_timeout)?,
+                max_redirects: self.max_redirects,
+                pool_per_host: self.concurrency as usize,
+            },
+        })
+    }
+}
+
+impl ServeArgs {
+    /// Checks the arguments and builds the server config.
+    pub fn into_config(self) -> Result<ServeConfig, ConfigError> {
+        Ok(ServeConfig {
+            latency: self.latency.parse::<Latency>()?,
+            max_id: self.max_id,
+            compress: self.compress,
+        })
+    }
+}
+
+impl BenchArgs {
+    /// Checks the arguments and builds the bench config.
+    pub fn into_config(self) -> Result<BenchConfig, ConfigError> {
+        let url = self.url.as_deref().map(UrlTemplate::parse).transpose()?;
+        Ok(BenchConfig {
+            count: self.count,
+            latency: self.latency.parse::<Latency>()?,
+            concurrency: self.concurrency.map(|c| c as usize),
+            url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fetch_needs_keys_for_a_template() {
+        let cli = Cli::parse_from(["gather", "fetch", "http://h/{id}", "--out", "x"]);
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
+        assert!(matches!(args.into_config(), Err(ConfigError::NoKeys(..))));
+    }
+}

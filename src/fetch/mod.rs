@@ -1,0 +1,84 @@
+//! `gather fetch`: the HTTP client, the concurrent engine, and the summary of a run.
+
+mod client;
+mod engine;
+mod summary;
+
+pub use client::{ClientConfig, USER_AGENT, build as build_client};
+pub use engine::{ItemError, Outcome, Record, RunEnd, Timing, run};
+pub use summary::{Failure, Summary};
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use crate::input::{InputError, Source};
+use crate::save::{NameError, Naming, OutputDir, SetupError};
+
+/// A validated fetch job.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// What to fetch.
+    pub source: Source,
+    /// The output directory.
+    pub out: PathBuf,
+    /// The `--name` template, if given.
+    pub name: Option<String>,
+    /// Refetch items whose files exist.
+    pub force: bool,
+    /// Downloads at once.
+    pub concurrency: usize,
+    /// Client settings.
+    pub client: ClientConfig,
+}
+
+/// Why a fetch could not start. Item failures are not errors: they are in the [`Summary`].
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Bad input.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Bad `--name`.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The output directory is unusable.
+    #[error(transparent)]
+    Output(#[from] SetupError),
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Runs a whole fetch: opens the input and output, runs the engine, and sums up.
+/// Every record is shown to `observe` before it is counted.
+pub async fn fetch(
+    config: FetchConfig,
+    shutdown: impl Future<Output = ()>,
+    mut observe: impl FnMut(&Record),
+) -> Result<Summary, FetchError> {
+    let naming = Naming::new(
+        config.name.as_deref(),
+        config.source.key_name(),
+        config.source.extension(),
+    )?;
+    let out = OutputDir::open(&config.out, naming, config.force)?;
+    let client = build_client(&ClientConfig {
+        pool_per_host: config.concurrency,
+        ..config.client
+    })?;
+    let entries = config.source.open().await?;
+    let mut summary = Summary::default();
+    let end = run(
+        entries,
+        &out,
+        &client,
+        config.concurrency,
+        shutdown,
+        |record| {
+            observe(&record);
+            summary.add(record);
+        },
+    )
+    .await;
+    summary.finish(end);
+    Ok(summary)
+}

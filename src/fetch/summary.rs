@@ -1,0 +1,94 @@
+//! Counting a run's records into totals and a list of failures.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::engine::{Outcome, Record, RunEnd};
+
+/// One failed item, as listed in the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// 1-based position in the input.
+    pub n: u64,
+    /// The URL (or the rejected input line).
+    pub url: String,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// Totals of a fetch run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Items saved.
+    pub ok: u64,
+    /// Items that failed.
+    pub failed: u64,
+    /// Items skipped because their files existed.
+    pub skipped: u64,
+    /// Items dropped in flight by an interruption.
+    pub abandoned: u64,
+    /// Body bytes saved.
+    pub bytes: u64,
+    /// Wall time of the run.
+    pub wall: Duration,
+    /// Sum of the requests' latencies (request sent to body done).
+    pub latency_sum: Duration,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+    /// Every failed item, in the order they finished.
+    pub failures: Vec<Failure>,
+}
+
+impl Summary {
+    /// Counts one record.
+    pub fn add(&mut self, record: Record) {
+        match record.outcome {
+            Outcome::Saved { bytes } => {
+                self.ok += 1;
+                self.bytes += bytes;
+                self.latency_sum += record.timing.latency();
+            }
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Failed(error) => {
+                self.failed += 1;
+                self.latency_sum += record.timing.latency();
+                self.failures.push(Failure {
+                    n: record.n,
+                    url: record.url,
+                    status: error.status().map(|s| s.as_u16()),
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Takes in how the run ended.
+    pub fn finish(&mut self, end: RunEnd) {
+        self.wall = end.wall;
+        self.interrupted = end.interrupted;
+        self.abandoned = end.abandoned;
+    }
+
+    /// Requests made: saved plus failed.
+    pub fn requests(&self) -> u64 {
+        self.ok + self.failed
+    }
+
+    /// Requests per second of wall time.
+    pub fn requests_per_sec(&self) -> f64 {
+        per_sec(self.requests() as f64, self.wall)
+    }
+
+    /// Sum of latencies over wall time: how many requests were in flight on average.
+    pub fn effective_concurrency(&self) -> f64 {
+        per_sec(self.latency_sum.as_secs_f64(), self.wall)
+    }
+}
+
+fn per_sec(amount: f64, wall: Duration) -> f64 {
+    let secs = wall.as_secs_f64();
+    if secs > 0.0 { amount / secs } else { 0.0 }
+}

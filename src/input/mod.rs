@@ -1,0 +1,419 @@
+//! What to fetch: the URL template and its keys (ids or values), or a list of URLs from a file
+//! or stdin, turned into a lazy stream of [`Item`]s.
+//!
+//! Nothing here collects the input whole: id ranges are iterated, and URL lists are read line
+//! by line as the engine asks for more.
+
+mod ids;
+mod template;
+
+pub use ids::{IdSet, IdsError};
+pub use template::{Part, Template, TemplateError};
+
+use std::path::PathBuf;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use url::Url;
+
+/// The placeholder name a URL list uses for its key, as in `--name '{url}'`.
+pub const URL_KEY: &str = "url";
+
+/// The characters left as they are when a value is put into a URL: RFC 3986's unreserved set.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Why the input could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The URL template does not parse.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The URL template has no placeholder.
+    #[error(
+        "URL template `{0}` has no placeholder: write one, like https://xkcd.com/{{id}}/info.0.json"
+    )]
+    NoPlaceholder(String),
+    /// The URL template names more than one placeholder.
+    #[error("URL template `{template}` has placeholders {names}; gather fills exactly one")]
+    TooManyPlaceholders {
+        /// The template.
+        template: String,
+        /// The names found, formatted.
+        names: String,
+    },
+    /// The URL template does not make a valid URL.
+    #[error("URL template `{template}` does not make a valid URL: {reason}")]
+    BadUrl {
+        /// The template.
+        template: String,
+        /// What the URL parser said.
+        reason: String,
+    },
+    /// A scheme other than http or https.
+    #[error("URL `{url}` has unsupported scheme `{scheme}` (gather fetches http and https)")]
+    UnsupportedScheme {
+        /// The URL or template.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// The id list does not parse.
+    #[error(transparent)]
+    Ids(#[from] IdsError),
+    /// `--values` with an empty value.
+    #[error("--values has an empty value (element {0}); every value names a file")]
+    EmptyValue(usize),
+    /// The URL list could not be opened.
+    #[error("cannot read URL list {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// One thing to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// 1-based position: the id's or value's index, or the line number in a URL list.
+    pub n: u64,
+    /// The placeholder's value (the id or value), or the URL itself for URL lists.
+    pub key: String,
+    /// The URL to fetch.
+    pub url: Url,
+}
+
+/// An input line that is not a URL gather can fetch; reported as a failed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The line number.
+    pub n: u64,
+    /// The line as read.
+    pub text: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// An element of the input stream.
+pub type Entry = Result<Item, Rejected>;
+
+/// A URL template with exactly one placeholder, checked to make http(s) URLs.
+#[derive(Debug, Clone)]
+pub struct UrlTemplate {
+    template: Template,
+    key: String,
+}
+
+impl UrlTemplate {
+    /// Parses and checks a URL template such as `https://xkcd.com/{id}/info.0.json`.
+    pub fn parse(source: &str) -> Result<Self, InputError> {
+        let template = Template::parse(source)?;
+        let key = match template.placeholders().as_slice() {
+            [] => return Err(InputError::NoPlaceholder(source.to_owned())),
+            [one] => (*one).to_owned(),
+            many => {
+                return Err(InputError::TooManyPlaceholders {
+                    template: source.to_owned(),
+                    names: many
+                        .iter()
+                        .map(|n| format!("{{{n}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        };
+        let this = Self { template, key };
+        let sample = this.render("1").map_err(|e| InputError::BadUrl {
+            template: source.to_owned(),
+            reason: e.to_string(),
+        })?;
+        check_scheme(&sample).map_err(|scheme| InputError::UnsupportedScheme {
+            url: source.to_owned(),
+            scheme,
+        })?;
+        Ok(this)
+    }
+
+    /// The placeholder's name, e.g. `id`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        self.template.source()
+    }
+
+    /// The URL for one value; the value is percent-encoded as a URL component.
+    pub fn render(&self, value: &str) -> Result<Url, url::ParseError> {
+        let text = self.template.render(|_, out| {
+            out.extend(utf8_percent_encode(value, URL_COMPONENT));
+        });
+        Url::parse(&text)
+    }
+
+    /// The file extension the URL's last path segment suggests (`.json` for `.../info.0.json`),
+    /// or "" when it has none.
+    pub fn extension(&self) -> &str {
+        let source = self.template.source();
+        let path = source.split(['?', '#']).next().unwrap_or(source);
+        let after_scheme = path.split_once("://").map_or(path, |(_, rest)| rest);
+        let Some((_, last)) = after_scheme.rsplit_once('/') else {
+            return "";
+        };
+        match last.rfind('.') {
+            Some(dot)
+                if last.len() - dot <= 8
+                    && last[dot + 1..].chars().all(|c| c.is_ascii_alphanumeric())
+                    && dot + 1 < last.len() =>
+            {
+                &last[dot..]
+            }
+            _ => "",
+        }
+    }
+}
+
+/// The keys a template is filled with.
+#[derive(Debug, Clone)]
+pub enum Keys {
+    /// Numeric ids.
+    Ids(IdSet),
+    /// String values, in order.
+    Values(Vec<String>),
+}
+
+impl Keys {
+    /// Checks a `--values` list: no value may be empty.
+    pub fn values(values: Vec<String>) -> Result<Self, InputError> {
+        if let Some(i) = values.iter().position(String::is_empty) {
+            return Err(InputError::EmptyValue(i + 1));
+        }
+        Ok(Self::Values(values))
+    }
+}
+
+/// Where a URL list comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSource {
+    /// Standard input (`--input -`).
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+/// Everything `gather fetch` will fetch.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A template filled with each key in turn.
+    Template {
+        /// The URL template.
+        template: UrlTemplate,
+        /// Its keys.
+        keys: Keys,
+    },
+    /// One URL per line; blank lines and lines starting with `#` are skipped.
+    List(ListSource),
+}
+
+impl Source {
+    /// The placeholder name items' keys answer to in a `--name` template.
+    pub fn key_name(&self) -> &str {
+        match self {
+            Source::Template { template, .. } => template.key(),
+            Source::List(_) => URL_KEY,
+        }
+    }
+
+    /// The extension default file names get.
+    pub fn extension(&self) -> &str {
+        match self {
+            Source::Template { template, .. } => template.extension(),
+            Source::List(_) => "",
+        }
+    }
+
+    /// How many items there will be, when that is known without reading the input.
+    pub fn len_hint(&self) -> Option<u64> {
+        match self {
+            Source::Template {
+                keys: Keys::Ids(ids),
+                ..
+            } => Some(ids.len()),
+            Source::Template {
+                keys: Keys::Values(values),
+                ..
+            } => Some(values.len() as u64),
+            Source::List(_) => None,
+        }
+    }
+
+    /// Opens the input and returns it as a lazy stream of entries.
+    pub async fn open(self) -> Result<BoxStream<'static, Entry>, InputError> {
+        Ok(match self {
+            Source::Template { template, keys } => {
+                let render = move |(i, key): (usize, String)| {
+                    let n = i as u64 + 1;
+                    match template.render(&key) {
+                        Ok(url) => Ok(Item { n, key, url }),
+                        Err(e) => Err(Rejected {
+                            n,
+                            reason: format!("not a valid URL: {e}"),
+                            text: key,
+                        }),
+                    }
+                };
+                match keys {
+                    Keys::Ids(ids) => stream::iter(
+                        ids.into_iter_ids()
+                            .map(|id| id.to_string())
+                            .enumerate()
+                            .map(render),
+                    )
+                    .boxed(),
+                    Keys::Values(values) => {
+                        stream::iter(values.into_iter().enumerate().map(render)).boxed()
+                    }
+                }
+            }
+            Source::List(ListSource::Stdin) => url_lines(tokio::io::stdin()),
+            Source::List(ListSource::File(path)) => {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|source| InputError::Open { path, source })?;
+                url_lines(file)
+            }
+        })
+    }
+}
+
+/// Reads one URL per line, lazily. Blank lines and `#` comments are skipped; a line that is not
+/// an http(s) URL becomes a [`Rejected`] entry; a read error ends the stream with one.
+fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'static, Entry> {
+    let state = (BufReader::with_capacity(64 * 1024, reader), 0u64, false);
+    stream::unfold(state, |(mut reader, mut n, done)| async move {
+        if done {
+            return None;
+        }
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            n += 1;
+            match reader.read_until(b'\n', &mut line).await {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    let rejected = Rejected {
+                        n,
+                        text: String::new(),
+                        reason: format!("reading the URL list failed: {e}"),
+                    };
+                    return Some((Err(rejected), (reader, n, true)));
+                }
+            }
+            let Ok(text) = std::str::from_utf8(&line) else {
+                let rejected = Rejected {
+                    n,
+                    text: String::from_utf8_lossy(&line).trim().to_owned(),
+                    reason: "line is not UTF-8".to_owned(),
+                };
+                return Some((Err(rejected), (reader, n, false)));
+            };
+            let text = text.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            return Some((parse_list_url(n, text), (reader, n, false)));
+        }
+    })
+    .boxed()
+}
+
+fn parse_list_url(n: u64, text: &str) -> Entry {
+    let reject = |reason: String| Rejected {
+        n,
+        text: text.to_owned(),
+        reason,
+    };
+    let url = Url::parse(text).map_err(|e| reject(format!("not a valid URL: {e}")))?;
+    check_scheme(&url).map_err(|scheme| {
+        reject(format!(
+            "unsupported scheme `{scheme}` (gather fetches http and https)"
+        ))
+    })?;
+    Ok(Item {
+        n,
+        key: text.to_owned(),
+        url,
+    })
+}
+
+/// `Ok` for http and https, else the scheme.
+fn check_scheme(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(other.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_template_needs_one_placeholder_and_http() {
+        assert!(matches!(
+            UrlTemplate::parse("https://x/none"),
+            Err(InputError::NoPlaceholder(_))
+        ));
+        assert!(matches!(
+            UrlTemplate::parse("https://x/{a}/{b}"),
+            Err(InputError::TooManyPlaceholders { .. })
+        ));
+        assert!(matches!(
+            UrlTemplate::parse("ftp://x/{id}"),
+            Err(InputError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            UrlTemplate::parse("no-scheme/{id}"),
+            Err(InputError::BadUrl { .. })
+        ));
+        assert!(UrlTemplate::parse("https://x/{id}/{id}.json").is_ok());
+    }
+
+    #[test]
+    fn values_are_percent_encoded() {
+        let t = UrlTemplate::parse("http://h/search?q={name}").unwrap();
+        assert_eq!(
+            t.render("Your Name&x=/..").unwrap().as_str(),
+            "http://h/search?q=Your%20Name%26x%3D%2F.."
+        );
+    }
+
+    #[test]
+    fn extension_comes_from_the_last_segment() {
+        let ext = |s| UrlTemplate::parse(s).unwrap().extension().to_owned();
+        assert_eq!(ext("https://xkcd.com/{id}/info.0.json"), ".json");
+        assert_eq!(ext("https://h/search?q={name}"), "");
+        assert_eq!(ext("https://h/{id}.html?x=1.2"), ".html");
+        assert_eq!(ext("https://h.example.com/{id}"), "");
+        assert_eq!(ext("https://h/{id}/"), "");
+    }
+
+    #[tokio::test]
+    async fn url_lists_stream_and_reject_bad_lines() {
+        let text = "http://a/1\n\n# comment\nftp://b/2\r\nnot a url\nhttps://c/3";
+        let entries: Vec<Entry> = url_lines(text.as_bytes()).collect().await;
+        assert_eq!(entries.len(), 4);
+        assert_eq!(entries[0].as_ref().unwrap().n, 1);
+        assert!(entries[1].as_ref().unwrap_err().reason.contains("scheme"));
+        assert_eq!(entries[2].as_ref().unwrap_err().n, 5);
+        assert_eq!(entries[3].as_ref().unwrap().url.as_str(), "https://c/3");
+    }
+}

@@ -1,0 +1,21 @@
+//! gather runs many I/O-bound jobs at once and shows, measured, what concurrency buys.
+//!
+//! # Layout
+//! - [`input`]: URL templates, id sets, URL lists, streamed as items.
+//! - [`fetch`]: the HTTP client, the concurrent engine, the run summary.
+//! - [`save`]: file names and atomic saving into the output directory.
+//! - [`serve`]: the local xkcd-like API.
+//! - [`bench`]: the sequential-vs-concurrent experiment.
+//! - [`report`]: summaries, tables and progress for people and scripts.
+//! - [`cli`] and [`app`]: the command line and running its commands.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod duration;
+pub mod fetch;
+pub mod input;
+pub mod report;
+pub mod save;
+pub mod serve;

@@ -1,0 +1,41 @@
+//! The `gather` binary: parse the command line, run it on a tokio runtime, map the outcome to
+//! an exit code. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use gather::app::{self, SETUP_ERROR};
+use gather::cli::Cli;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| Ok(runtime.block_on(app::run(cli))?));
+    match result {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(error) => {
+            eprintln!("gather: {error:#}");
+            ExitCode::from(SETUP_ERROR)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

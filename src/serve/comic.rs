@@ -1,0 +1,196 @@
+//! Deterministic xkcd-shaped comics and search pages: the same id always gives the same bytes,
+//! so tests can check what was saved against what is served.
+
+use serde::Serialize;
+
+/// The id the real xkcd skips: `/404/info.0.json` is a 404 there, and here.
+pub const MISSING_ID: u64 = 404;
+
+const ADJECTIVES: &[&str] = &[
+    "Barrel",
+    "Petit",
+    "Red",
+    "Quiet",
+    "Recursive",
+    "Lucky",
+    "Orbital",
+    "Tiny",
+    "Angry",
+    "Borrowed",
+    "Late",
+    "Infinite",
+    "Sleepy",
+    "Blocking",
+    "Async",
+    "Parallel",
+];
+const NOUNS: &[&str] = &[
+    "Trees", "Spirit", "Wings", "Sandwich", "Compiler", "Election", "Duck", "Mutex", "Thread",
+    "Future", "Sleep", "Socket", "Lock", "Queue", "Graph", "Kernel", "Cat", "Loop",
+];
+
+/// One comic, with the fields (and field order) of xkcd's `info.0.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comic {
+    /// Month of publication, as text.
+    pub month: String,
+    /// The comic's id.
+    pub num: u64,
+    /// A link; empty on most comics.
+    pub link: String,
+    /// Year of publication, as text.
+    pub year: String,
+    /// News; empty on most comics.
+    pub news: String,
+    /// The title without markup.
+    pub safe_title: String,
+    /// A transcript.
+    pub transcript: String,
+    /// The hover text.
+    pub alt: String,
+    /// The image URL.
+    pub img: String,
+    /// The title.
+    pub title: String,
+    /// Day of publication, as text.
+    pub day: String,
+}
+
+impl Comic {
+    /// The comic with this id; any id gives one, whether or not the server serves it.
+    pub fn new(id: u64) -> Self {
+        let h = mix(id);
+        let title = format!(
+            "{} {}",
+            ADJECTIVES[(h % ADJECTIVES.len() as u64) as usize],
+            NOUNS[((h >> 16) % NOUNS.len() as u64) as usize]
+        );
+        // Three comics a week since 2006-01-01 (Monday, Wednesday, Friday).
+        let days = 13_149 + (id.saturating_sub(1) / 3) as i64 * 7 + [0, 2, 4][(id % 3) as usize];
+        let (year, month, day) = civil_from_days(days);
+        let slug = title.to_lowercase().replace(' ', "_");
+        Self {
+            month: month.to_string(),
+            num: id,
+            link: String::new(),
+            year: year.to_string(),
+            news: String::new(),
+            safe_title: title.clone(),
+            transcript: format!("[[A stick figure thinks about {}.]]", title.to_lowercase()),
+            alt: format!("Comic {id}: every {slug} waits for I/O sooner or later."),
+            img: format!("https://imgs.xkcd.com/comics/{slug}.png"),
+            title,
+            day: day.to_string(),
+        }
+    }
+
+    /// The JSON body the server sends for this comic.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a comic always serializes")
+    }
+}
+
+/// The body of `/{id}/info.0.json`, or `None` when that id is a 404 (0, 404, above `max_id`).
+pub fn comic_json(id: u64, max_id: u64) -> Option<String> {
+    (id != 0 && id != MISSING_ID && id <= max_id).then(|| Comic::new(id).to_json())
+}
+
+/// The HTML page `/search?q=...` returns: it names the query, escaped.
+pub fn search_page(query: &str) -> String {
+    let q = html_escape::encode_text(query);
+    let h = mix(query
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into())));
+    let mut results = String::new();
+    for i in 0..3 {
+        let id = 1 + (h >> (i * 8)) % 2000;
+        results.push_str(&format!(
+            "<li><a href=\"/{id}/info.0.json\">{}</a> mentions {q}</li>\n",
+            html_escape::encode_text(&Comic::new(id).title)
+        ));
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{q} - gather search</title></head>\n<body>\n<h1>Results for {q}</h1>\n<ol>\n{results}</ol>\n</body>\n</html>\n"
+    )
+}
+
+/// splitmix64: a fixed, well-spread hash of an id.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comics_are_deterministic_and_xkcd_shaped() {
+        let a = comic_json(1, 10).unwrap();
+        assert_eq!(a, comic_json(1, 10).unwrap());
+        let value: serde_json::Value = serde_json::from_str(&a).unwrap();
+        for field in [
+            "num",
+            "title",
+            "safe_title",
+            "alt",
+            "img",
+            "year",
+            "month",
+            "day",
+            "transcript",
+            "link",
+            "news",
+        ] {
+            assert!(value.get(field).is_some(), "{field}");
+        }
+        assert_eq!(value["num"], 1);
+        assert_eq!(
+            (
+                value["year"].as_str(),
+                value["month"].as_str(),
+                value["day"].as_str()
+            ),
+            (Some("2006"), Some("1"), Some("1"))
+        );
+        assert_ne!(comic_json(2, 10), comic_json(3, 10));
+    }
+
+    #[test]
+    fn missing_ids_are_none() {
+        assert!(comic_json(0, 10).is_none());
+        assert!(comic_json(11, 10).is_none());
+        assert!(comic_json(MISSING_ID, 1000).is_none());
+        assert!(comic_json(405, 1000).is_some());
+    }
+
+    #[test]
+    fn dates_are_real_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(13_149), (2006, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn search_pages_escape_the_query() {
+        let page = search_page("<b>Your Name</b>");
+        assert!(page.contains("&lt;b&gt;Your Name&lt;/b&gt;"));
+        assert!(!page.contains("<b>"));
+    }
+}
