@@ -49,7 +49,7 @@ pub enum AppError {
     #[error(transparent)]
     Bench(#[from] BenchError),
     /// The server could not bind or serve.
-    #[error("cannot serve on {addr}: {source}")]
+    #[error("cannot serve on {addr}")]
     Serve {
         /// The address.
         addr: String,

@@ -222,7 +222,7 @@ pub enum ConfigError {
     #[error("URL template `{0}` needs --ids or --values to fill {{{1}}}")]
     NoKeys(String, String),
     /// Bad duration.
-    #[error("{option}: {source}")]
+    #[error("{option}")]
     Duration {
         /// The option.
         option: &'static str,

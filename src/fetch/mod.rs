@@ -44,7 +44,7 @@ pub enum FetchError {
     #[error(transparent)]
     Output(#[from] SetupError),
     /// The HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
+    #[error("cannot set up the HTTP client")]
     Client(#[from] reqwest::Error),
 }
 
@@ -60,12 +60,13 @@ pub async fn fetch(
         config.source.key_name(),
         config.source.extension(),
     )?;
-    let out = OutputDir::open(&config.out, naming, config.force)?;
     let client = build_client(&ClientConfig {
         pool_per_host: config.concurrency,
         ..config.client
     })?;
+    // The input is opened before the output directory is touched: a bad input creates nothing.
     let entries = config.source.open().await?;
+    let out = OutputDir::open(&config.out, naming, config.force)?;
     let mut summary = Summary::default();
     let end = run(
         entries,

@@ -69,7 +69,7 @@ pub enum InputError {
     #[error("--values has an empty value (element {0}); every value names a file")]
     EmptyValue(usize),
     /// The URL list could not be opened.
-    #[error("cannot read URL list {path}: {source}")]
+    #[error("cannot read URL list {path}")]
     Open {
         /// The file.
         path: PathBuf,
@@ -83,7 +83,7 @@ pub enum InputError {
 pub struct Item {
     /// 1-based position: the id's or value's index, or the line number in a URL list.
     pub n: u64,
-    /// The placeholder's value (the id or value), or the URL itself for URL lists.
+    /// The placeholder's value (the id or value), or for URL lists the URL without its scheme.
     pub key: String,
     /// The URL to fetch.
     pub url: Url,
@@ -347,9 +347,11 @@ fn parse_list_url(n: u64, text: &str) -> Entry {
             "unsupported scheme `{scheme}` (gather fetches http and https)"
         ))
     })?;
+    // The key (and so the default file name) leaves out the scheme: `host/path?query`.
+    let key = text.split_once("://").map_or(text, |(_, rest)| rest);
     Ok(Item {
         n,
-        key: text.to_owned(),
+        key: key.to_owned(),
         url,
     })
 }

@@ -30,7 +30,7 @@ const TEMP_SUFFIX: &str = ".part";
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// `--out` could not be created.
-    #[error("cannot create output directory {path}: {source}")]
+    #[error("cannot create output directory {path}")]
     Create {
         /// The directory.
         path: PathBuf,
@@ -38,7 +38,7 @@ pub enum SetupError {
         source: io::Error,
     },
     /// `--out` exists but files cannot be created in it.
-    #[error("cannot write in output directory {path}: {source}")]
+    #[error("cannot write in output directory {path}")]
     NotWritable {
         /// The directory.
         path: PathBuf,

@@ -33,7 +33,7 @@ pub const N_KEY: &str = "n";
 #[derive(Debug, thiserror::Error)]
 pub enum NameError {
     /// The template does not parse.
-    #[error("--name: {0}")]
+    #[error("--name")]
     Template(#[from] TemplateError),
     /// A placeholder other than the item's key or `{n}`.
     #[error("--name `{template}` uses {{{name}}}; it can use {{{key}}} and {{n}}")]

@@ -65,8 +65,9 @@ impl Comic {
             ADJECTIVES[(h % ADJECTIVES.len() as u64) as usize],
             NOUNS[((h >> 16) % NOUNS.len() as u64) as usize]
         );
-        // Three comics a week since 2006-01-01 (Monday, Wednesday, Friday).
-        let days = 13_149 + (id.saturating_sub(1) / 3) as i64 * 7 + [0, 2, 4][(id % 3) as usize];
+        // Three comics a week, two days apart, from 2006-01-01 on.
+        let index = id.saturating_sub(1);
+        let days = 13_149 + (index / 3) as i64 * 7 + [0, 2, 4][(index % 3) as usize];
         let (year, month, day) = civil_from_days(days);
         let slug = title.to_lowercase().replace(' ', "_");
         Self {

@@ -11,7 +11,7 @@ use rand::Rng;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LatencyError {
     /// One end is not a duration.
-    #[error("latency: {0}")]
+    #[error("latency")]
     Duration(#[from] crate::duration::DurationError),
     /// `max..min`.
     #[error("latency `{0}`: the range is reversed")]

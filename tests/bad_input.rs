@@ -1,0 +1,195 @@
+//! Bad input exits 2 with one line naming the problem: never a panic, nothing fetched,
+//! nothing written.
+
+mod common;
+
+use std::fs;
+
+use common::{files, gather};
+
+#[test]
+fn bad_input_exits_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_file = dir.path().join("a-file");
+    fs::write(&a_file, "x").unwrap();
+    let under_a_file = a_file.join("out");
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    // Port 9 (discard) on loopback: never contacted, since every case fails before fetching.
+    let url = "http://127.0.0.1:9/{id}/info.0.json";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["http://127.0.0.1:9/x", "--ids", "1-3", "--out", out],
+            "has no placeholder",
+        ),
+        (
+            vec!["http://127.0.0.1:9/{id", "--ids", "1", "--out", out],
+            "is never closed",
+        ),
+        (
+            vec!["http://127.0.0.1:9/id}", "--ids", "1", "--out", out],
+            "has no opening",
+        ),
+        (
+            vec!["http://127.0.0.1:9/{}", "--ids", "1", "--out", out],
+            "is not a placeholder name",
+        ),
+        (
+            vec!["http://127.0.0.1:9/{a}/{b}", "--ids", "1", "--out", out],
+            "gather fills exactly one",
+        ),
+        (
+            vec![url, "--ids", "200-1", "--out", out],
+            "range `200-1` is reversed",
+        ),
+        (vec![url, "--ids", "", "--out", out], "has an empty element"),
+        (
+            vec![url, "--ids", "1,,2", "--out", out],
+            "has an empty element",
+        ),
+        (
+            vec![url, "--ids", "one-ten", "--out", out],
+            "`one-ten` is not a number",
+        ),
+        (vec![url, "--ids", "1-5,3-7", "--out", out], "overlap"),
+        (vec![url, "--out", out], "needs --ids or --values"),
+        (vec![url, "--values", "a,,b", "--out", out], "empty value"),
+        (
+            vec!["ftp://127.0.0.1:9/{id}", "--ids", "1", "--out", out],
+            "unsupported scheme `ftp`",
+        ),
+        (
+            vec!["file:///etc/{id}", "--ids", "1", "--out", out],
+            "unsupported scheme `file`",
+        ),
+        (
+            vec!["127.0.0.1/{id}", "--ids", "1", "--out", out],
+            "does not make a valid URL",
+        ),
+        (
+            vec![url, "--ids", "1", "--name", "../{id}", "--out", out],
+            "must name a file inside --out",
+        ),
+        (
+            vec![url, "--ids", "1", "--name", "same.json", "--out", out],
+            "every item would write the same file",
+        ),
+        (
+            vec![url, "--ids", "1", "--name", "{nope}", "--out", out],
+            "uses {nope}",
+        ),
+        (
+            vec![url, "--ids", "1", "--timeout", "30", "--out", out],
+            "needs a unit",
+        ),
+        (
+            vec!["--input", "/nonexistent/urls.txt", "--out", out],
+            "cannot read URL list /nonexistent/urls.txt",
+        ),
+        (
+            vec![url, "--ids", "1", "--out", under_a_file.to_str().unwrap()],
+            "cannot create output directory",
+        ),
+        // Not writable even for root: CI runs as root, where a chmod'ed directory is writable.
+        (
+            vec![url, "--ids", "1", "--out", "/proc/self"],
+            "cannot write in output directory /proc/self",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = gather().arg("fetch").args(&args).assert().code(2);
+        let output = run.get_output();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("gather: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    assert!(
+        !dir.path().join("out").exists(),
+        "a failed setup created --out"
+    );
+    assert_eq!(files(dir.path()), vec!["a-file"]);
+}
+
+#[test]
+fn bad_serve_and_bench_options_exit_2() {
+    for (args, expected) in [
+        (
+            vec!["serve", "--latency", "fast"],
+            "latency: `fast` is not a duration",
+        ),
+        (
+            vec!["serve", "--latency", "150ms..50ms"],
+            "the range is reversed",
+        ),
+        (
+            vec!["serve", "--host", "256.0.0.1", "--port", "0"],
+            "cannot serve on 256.0.0.1:0",
+        ),
+        (
+            vec!["bench", "--url", "http://127.0.0.1:9/none"],
+            "has no placeholder",
+        ),
+        (
+            vec!["bench", "--latency=-5ms"],
+            "latency: `-5ms` is not a duration",
+        ),
+    ] {
+        let run = gather().args(&args).assert().code(2);
+        let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+        assert!(
+            stderr.starts_with("gather: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    gather().args(["fetch", "--out", "x"]).assert().code(2);
+    gather()
+        .args([
+            "fetch",
+            "http://h/{id}",
+            "--ids",
+            "1",
+            "--out",
+            "x",
+            "-c",
+            "0",
+        ])
+        .assert()
+        .code(2);
+    gather()
+        .args([
+            "fetch",
+            "http://h/{id}",
+            "--ids",
+            "1",
+            "--values",
+            "a",
+            "--out",
+            "x",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    let run = gather().args(["fetch", "--help"]).assert().success();
+    let help = String::from_utf8_lossy(&run.get_output().stdout);
+    for expected in [
+        "Examples:",
+        "--ids 1-200",
+        "--input -",
+        "Exit codes:",
+        "130",
+    ] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+}

@@ -1,0 +1,111 @@
+//! Shared helpers for the end-to-end tests: the real `gather` binary, and `gather serve`
+//! started as a child process on a free loopback port.
+#![allow(dead_code)] // each test crate uses a different part
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn gather() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("gather").expect("the gather binary is built")
+}
+
+/// The binary under test, as a plain std command (for children the test signals).
+pub fn gather_std() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gather"))
+}
+
+/// `gather serve --port 0 ARGS`, killed on drop.
+pub struct TestServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl TestServer {
+    /// Starts the server and reads the URL it prints on its first line.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = gather_std()
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gather serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("gather serve prints its URL");
+        let url = line.trim().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "first line: {url:?}");
+        Self { child, url }
+    }
+
+    /// The comic URL template of this server.
+    pub fn comics(&self) -> String {
+        format!("{}/{{id}}/info.0.json", self.url)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bytes the server sends for comic `id`.
+pub fn comic(id: u64) -> String {
+    gather::serve::comic_json(id, u64::MAX).expect("a served id")
+}
+
+/// File names in `dir`, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Asserts every file in `dir` is a complete comic `N.json` with the served bytes, and
+/// returns how many there are.
+pub fn assert_complete_comics(dir: &Path) -> usize {
+    let names = files(dir);
+    for name in &names {
+        let id: u64 = name
+            .strip_suffix(".json")
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected file {name}"));
+        let body = fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(body, comic(id), "{name} is not byte-identical");
+    }
+    names.len()
+}
+
+/// The JSON summary printed on stdout.
+pub fn summary(stdout: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// Polls `condition` every 10 ms until it holds; panics after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,189 @@
+//! `gather serve` over real sockets, and the fetch client's HTTP manners (User-Agent,
+//! redirects, compression) against servers on loopback.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use common::{TestServer, comic, files, gather, summary};
+
+/// A raw HTTP/1.1 GET; returns the whole response as text.
+fn raw_get(base: &str, path: &str, extra_headers: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra_headers}\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn serves_comics_404s_and_search_pages() {
+    let server = TestServer::start(&["--max-id", "500"]);
+    let ok = raw_get(&server.url, "/1/info.0.json", "");
+    assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+    assert!(ok.contains("content-type: application/json"), "{ok}");
+    assert!(ok.ends_with(&comic(1)), "{ok}");
+    for missing in [
+        "/404/info.0.json",
+        "/501/info.0.json",
+        "/x/info.0.json",
+        "/nothing",
+    ] {
+        let response = raw_get(&server.url, missing, "");
+        assert!(
+            response.starts_with("HTTP/1.1 404"),
+            "{missing}: {response}"
+        );
+    }
+    let latest = raw_get(&server.url, "/info.0.json", "");
+    assert!(latest.ends_with(&comic(500)), "{latest}");
+    let page = raw_get(&server.url, "/search?q=Your%20Name%3Cb%3E", "");
+    assert!(
+        page.contains("<h1>Results for Your Name&lt;b&gt;</h1>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn latency_delays_each_response_without_blocking_others() {
+    let server = TestServer::start(&["--latency", "200ms"]);
+    let start = Instant::now();
+    raw_get(&server.url, "/1/info.0.json", "");
+    let one = start.elapsed();
+    assert!(one >= Duration::from_millis(200), "{one:?}");
+    let start = Instant::now();
+    let threads: Vec<_> = (1..=20)
+        .map(|id| {
+            let url = server.url.clone();
+            std::thread::spawn(move || raw_get(&url, &format!("/{id}/info.0.json"), ""))
+        })
+        .collect();
+    for thread in threads {
+        assert!(thread.join().unwrap().starts_with("HTTP/1.1 200"));
+    }
+    let twenty = start.elapsed();
+    // Serialized, twenty would take 20x one; concurrent, about 1x.
+    assert!(
+        twenty < one * 5,
+        "20 concurrent took {twenty:?}, one took {one:?}"
+    );
+}
+
+#[test]
+fn compressed_responses_are_saved_decoded() {
+    let server = TestServer::start(&["--compress"]);
+    let raw = raw_get(&server.url, "/1/info.0.json", "Accept-Encoding: gzip\r\n");
+    assert!(raw.contains("content-encoding: gzip"), "{raw}");
+    let out = tempfile::tempdir().unwrap();
+    gather()
+        .args(["fetch", &server.comics(), "--ids", "1-3", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    assert_eq!(common::assert_complete_comics(out.path()), 3);
+}
+
+/// Serves `router` on a free loopback port from a background thread; returns its URL.
+fn spawn_app(router: Router) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+#[test]
+fn sends_a_user_agent_and_follows_redirects_up_to_a_limit() {
+    // /ua echoes the User-Agent; /hopN redirects N times, then to /ua.
+    let url = spawn_app(Router::new().route(
+        "/{page}",
+        get(|Path(page): Path<String>, headers: HeaderMap| async move {
+            match page.strip_prefix("hop").and_then(|n| n.parse::<u32>().ok()) {
+                Some(0) => Redirect::temporary("/ua").into_response(),
+                Some(n) => Redirect::temporary(&format!("/hop{}", n - 1)).into_response(),
+                None => headers["user-agent"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+                    .into_response(),
+            }
+        }),
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args([
+            "fetch",
+            &format!("{url}/{{p}}"),
+            "--values",
+            "ua,hop3,hop20",
+            "--max-redirects",
+            "5",
+        ])
+        .args(["--name", "{n}.txt", "--json", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    assert_eq!((s["ok"].as_u64(), s["failed"].as_u64()), (Some(2), Some(1)));
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("redirect"), "{reason}");
+    let ua = format!("gather/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("1.txt")).unwrap(),
+        ua
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("2.txt")).unwrap(),
+        ua
+    );
+    assert_eq!(files(out.path()), vec!["1.txt", "2.txt"]);
+}
+
+#[test]
+fn a_body_cut_short_is_a_failure_and_never_saved() {
+    // A raw server that promises 1000 bytes, sends 10, and closes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args([
+            "fetch",
+            &format!("http://{addr}/{{id}}"),
+            "--ids",
+            "1",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(s["failed"], 1, "{s}");
+    assert!(files(out.path()).is_empty(), "{:?}", files(out.path()));
+}
