@@ -1,6 +1,9 @@
 //! The command line: clap types, and their conversion into validated configs. Nothing deeper
 //! than this module sees a clap type.
 
+// The doc comments below are also the `--help` text, where URLs must stay plain.
+#![allow(rustdoc::bare_urls)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

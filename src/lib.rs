@@ -5,7 +5,7 @@
 //! - [`fetch`]: the HTTP client, the concurrent engine, the run summary.
 //! - [`save`]: file names and atomic saving into the output directory.
 //! - [`serve`]: the local xkcd-like API.
-//! - [`bench`]: the sequential-vs-concurrent experiment.
+//! - [`bench`](mod@bench): the sequential-vs-concurrent experiment.
 //! - [`report`]: summaries, tables and progress for people and scripts.
 //! - [`cli`] and [`app`]: the command line and running its commands.
 #![deny(missing_docs)]

@@ -187,3 +187,32 @@ fn a_body_cut_short_is_a_failure_and_never_saved() {
     assert_eq!(s["failed"], 1, "{s}");
     assert!(files(out.path()).is_empty(), "{:?}", files(out.path()));
 }
+
+#[test]
+fn honors_http_proxy_from_the_environment() {
+    // A local "proxy" that answers every request with the URI it was asked for. The target
+    // host does not exist: only a proxy can have answered.
+    let proxy =
+        spawn_app(Router::new().fallback(|uri: axum::http::Uri| async move { uri.to_string() }));
+    let out = tempfile::tempdir().unwrap();
+    gather()
+        .args([
+            "fetch",
+            "http://comics.invalid/{id}/info.0.json",
+            "--ids",
+            "1-2",
+            "-q",
+            "--out",
+        ])
+        .arg(out.path())
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("2.json")).unwrap(),
+        "http://comics.invalid/2/info.0.json"
+    );
+}

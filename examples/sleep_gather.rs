@@ -1,0 +1,33 @@
+//! The seeds' Task 1: three sleeps of 1, 2 and 3 seconds, awaited one after another (about
+//! 6 s), then started together with `tokio::join!`, the Rust `asyncio.gather` (about 3 s).
+//!
+//! Expected output (times vary by a few milliseconds):
+//! ```text
+//! awaited in turn: Time Taken 6.00 s
+//! joined: Time Taken 3.00 s
+//! ```
+//! Run: `cargo run --example sleep_gather`
+
+use std::time::{Duration, Instant};
+
+async fn sleep_coro(seconds: u64) {
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+}
+
+#[tokio::main]
+async fn main() {
+    // A Rust future, like a Python coroutine object, does nothing until it is awaited.
+    let (one, two, three) = (sleep_coro(1), sleep_coro(2), sleep_coro(3));
+    let start = Instant::now();
+    one.await;
+    two.await;
+    three.await;
+    println!(
+        "awaited in turn: Time Taken {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let start = Instant::now();
+    tokio::join!(sleep_coro(1), sleep_coro(2), sleep_coro(3));
+    println!("joined: Time Taken {:.2} s", start.elapsed().as_secs_f64());
+}
