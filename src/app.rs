@@ -76,10 +76,7 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let out = config.out.clone();
     let progress = Progress::new(config.source.len_hint(), quiet);
     let cancel = cancel_on_signal();
-    let summary = fetch::fetch(config, cancel.cancelled_owned(), |record| {
-        progress.observe(record)
-    })
-    .await?;
+    let summary = fetch::fetch(config, &cancel, |record| progress.observe(record)).await?;
     progress.finish();
     if json {
         print(&format!("{:#}\n", report::summary_json(&summary, &out)))?;

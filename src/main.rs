@@ -2,6 +2,7 @@
 //! an exit code. Everything else lives in the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -16,7 +17,13 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|runtime| Ok(runtime.block_on(app::run(cli))?));
+        .and_then(|runtime| {
+            let status = runtime.block_on(app::run(cli));
+            // Don't wait forever on blocking work still running, such as a read of a
+            // terminal's stdin after an interrupted `--input -`.
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            Ok(status?)
+        });
     match result {
         Ok(status) => ExitCode::from(status.code()),
         Err(error) => {

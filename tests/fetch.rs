@@ -169,6 +169,8 @@ fn ctrl_c_stops_cleanly_with_a_summary_and_no_partial_files() {
     assert_eq!(output.status.code(), Some(130));
     let s = summary(&output.stdout);
     assert_eq!(s["interrupted"], true);
+    // In-flight requests were let finish (100 ms each, well within the grace period).
+    assert_eq!(s["abandoned"], 0);
     let saved = assert_complete_comics(out.path());
     assert_eq!(
         s["ok"].as_u64(),
@@ -352,4 +354,53 @@ fn text_summary_reports_counts_and_effective_concurrency() {
         effective > 2.0 && effective <= 20.5,
         "{effective} in {text}"
     );
+}
+
+#[test]
+fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
+    // A server that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(3) {
+            held.push(stream.unwrap());
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let out = tempfile::tempdir().unwrap();
+    let child = gather_std()
+        .args([
+            "fetch",
+            &format!("http://{addr}/{{id}}"),
+            "--ids",
+            "1-10",
+            "-c",
+            "3",
+            "--json",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "three stalled connections", || {
+        accepted.load(std::sync::atomic::Ordering::SeqCst) == 3
+    });
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let s = summary(&output.stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["abandoned"].as_u64()),
+        (Some(0), Some(3)),
+        "{s}"
+    );
+    assert!(files(out.path()).is_empty());
 }

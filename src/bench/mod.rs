@@ -144,7 +144,7 @@ pub async fn run(
             concurrency,
             client: ClientConfig::default(),
         };
-        let summary = fetch::fetch(fetch_config, cancel.clone().cancelled_owned(), |_| {}).await?;
+        let summary = fetch::fetch(fetch_config, &cancel, |_| {}).await?;
         let interrupted = summary.interrupted;
         report.runs.push(BenchRun {
             mode,

@@ -5,12 +5,12 @@
 //! The engine draws nothing and prints nothing; callers observe records (progress bars,
 //! timelines, summaries). The input is pulled lazily, so memory does not grow with the job.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{Stream, StreamExt};
 use reqwest::StatusCode;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::input::{Entry, Item};
@@ -126,22 +126,26 @@ pub struct Record {
 pub struct RunEnd {
     /// Wall time of the run.
     pub wall: Duration,
-    /// Whether `shutdown` fired before the input was done.
+    /// Whether the run was cancelled.
     pub interrupted: bool,
-    /// Items in flight when the run was interrupted, dropped unsaved.
+    /// Items still in flight when the grace period after a cancel ran out, dropped unsaved.
     pub abandoned: u64,
 }
 
-/// Runs the engine over `entries` until they are done or `shutdown` completes.
+/// How long in-flight items may still run after `cancel`, before they are dropped.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the engine over `entries` until they are done or `cancel` is cancelled.
 ///
-/// On shutdown, no new item starts and in-flight downloads are dropped: their temp files are
-/// deleted, and nothing appears under a final name.
+/// On cancel, no new item starts; items in flight get [`DRAIN_GRACE`] to finish (and are
+/// counted), then the rest are dropped: their temp files are deleted and nothing appears under
+/// a final name.
 pub async fn run<S>(
     entries: S,
     out: &OutputDir,
     client: &reqwest::Client,
     concurrency: usize,
-    shutdown: impl Future<Output = ()>,
+    cancel: &CancellationToken,
     mut observe: impl FnMut(Record),
 ) -> RunEnd
 where
@@ -150,33 +154,40 @@ where
     let t0 = Instant::now();
     let started = AtomicU64::new(0);
     let finished = AtomicU64::new(0);
-    let interrupted = {
+    {
         let records = entries
+            .take_until(cancel.cancelled())
             .map(|entry| {
                 started.fetch_add(1, Ordering::Relaxed);
                 fetch_entry(entry, out, client, t0)
             })
             .buffer_unordered(concurrency.max(1));
-        tokio::pin!(records, shutdown);
+        tokio::pin!(records);
+        let grace_over = async {
+            cancel.cancelled().await;
+            tokio::time::sleep(DRAIN_GRACE).await;
+        };
+        tokio::pin!(grace_over);
         loop {
             tokio::select! {
                 biased;
-                () = &mut shutdown => break true,
+                () = &mut grace_over => break,
                 record = records.next() => match record {
                     Some(record) => {
                         finished.fetch_add(1, Ordering::Relaxed);
                         observe(record);
                     }
-                    None => break false,
+                    None => break,
                 },
             }
         }
-        // `records` is dropped here: in-flight downloads end and their temp files go.
-    };
+        // `records` is dropped here: downloads still in flight end, and their temp files go.
+    }
+    let abandoned = started.load(Ordering::Relaxed) - finished.load(Ordering::Relaxed);
     RunEnd {
         wall: t0.elapsed(),
-        interrupted,
-        abandoned: started.load(Ordering::Relaxed) - finished.load(Ordering::Relaxed),
+        interrupted: cancel.is_cancelled(),
+        abandoned,
     }
 }
 

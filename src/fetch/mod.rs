@@ -5,11 +5,12 @@ mod engine;
 mod summary;
 
 pub use client::{ClientConfig, USER_AGENT, build as build_client};
-pub use engine::{ItemError, Outcome, Record, RunEnd, Timing, run};
+pub use engine::{DRAIN_GRACE, ItemError, Outcome, Record, RunEnd, Timing, run};
 pub use summary::{Failure, Summary};
 
-use std::future::Future;
 use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::input::{InputError, Source};
 use crate::save::{NameError, Naming, OutputDir, SetupError};
@@ -49,10 +50,11 @@ pub enum FetchError {
 }
 
 /// Runs a whole fetch: opens the input and output, runs the engine, and sums up.
-/// Every record is shown to `observe` before it is counted.
+/// Every record is shown to `observe` before it is counted. Cancelling `cancel` stops the
+/// fetch as [`run`] describes.
 pub async fn fetch(
     config: FetchConfig,
-    shutdown: impl Future<Output = ()>,
+    cancel: &CancellationToken,
     mut observe: impl FnMut(&Record),
 ) -> Result<Summary, FetchError> {
     let naming = Naming::new(
@@ -73,7 +75,7 @@ pub async fn fetch(
         &out,
         &client,
         config.concurrency,
-        shutdown,
+        cancel,
         |record| {
             observe(&record);
             summary.add(record);

@@ -17,7 +17,7 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
         summary.skipped,
         human_duration(summary.wall),
         if summary.interrupted {
-            format!(" (interrupted: {} in flight abandoned)", summary.abandoned)
+            format!(" (interrupted; {} in flight dropped)", summary.abandoned)
         } else {
             String::new()
         }
