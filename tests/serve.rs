@@ -216,3 +216,41 @@ fn honors_http_proxy_from_the_environment() {
         "http://comics.invalid/2/info.0.json"
     );
 }
+
+#[test]
+fn connections_are_reused_across_requests() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use axum::serve::ListenerExt;
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let listener = listener.tap_io(move |_| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                });
+                let router = gather::serve::router(&gather::serve::ServeConfig::default());
+                axum::serve(listener, router).await.unwrap();
+            });
+    });
+    let url = format!("http://{}/{{id}}/info.0.json", rx.recv().unwrap());
+    let out = tempfile::tempdir().unwrap();
+    gather()
+        .args(["fetch", &url, "--ids", "1-100", "-c", "4", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    assert_eq!(common::assert_complete_comics(out.path()), 100);
+    // 4 slots keep 4 connections busy; a few more may open while one is being returned to the
+    // pool, but nowhere near one per request.
+    let connections = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=8).contains(&connections),
+        "{connections} connections for 100 requests"
+    );
+}
