@@ -161,6 +161,26 @@ fn interrupt_fetch(
     child.wait_with_output().unwrap()
 }
 
+/// Runs the interrupted fetch again: it must finish the set, and leave nothing but the 200
+/// comics (temp files of a killed run are removed).
+fn rerun_completes_the_job(server: &TestServer, out: &std::path::Path) {
+    gather()
+        .args([
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-200",
+            "-c",
+            "50",
+            "-q",
+            "--out",
+        ])
+        .arg(out)
+        .assert()
+        .success();
+    assert_eq!(assert_complete_comics(out), 200);
+}
+
 #[test]
 fn ctrl_c_stops_cleanly_with_a_summary_and_no_partial_files() {
     let server = TestServer::start(&["--latency", "100ms"]);
@@ -178,22 +198,7 @@ fn ctrl_c_stops_cleanly_with_a_summary_and_no_partial_files() {
         "the summary counts the files"
     );
     assert!(saved < 200, "the run was cut short");
-    // Running the same command again finishes the job.
-    gather()
-        .args([
-            "fetch",
-            &server.comics(),
-            "--ids",
-            "1-200",
-            "-c",
-            "50",
-            "-q",
-            "--out",
-        ])
-        .arg(out.path())
-        .assert()
-        .success();
-    assert_eq!(assert_complete_comics(out.path()), 200);
+    rerun_completes_the_job(&server, out.path());
 }
 
 #[test]
@@ -214,22 +219,7 @@ fn kill_9_never_leaves_a_partial_file_and_a_rerun_completes() {
             comic(id)
         );
     }
-    gather()
-        .args([
-            "fetch",
-            &server.comics(),
-            "--ids",
-            "1-200",
-            "-c",
-            "50",
-            "-q",
-            "--out",
-        ])
-        .arg(out.path())
-        .assert()
-        .success();
-    // The rerun removed the dead run's temp files: only the 200 comics are left.
-    assert_eq!(assert_complete_comics(out.path()), 200);
+    rerun_completes_the_job(&server, out.path());
 }
 
 #[test]
