@@ -32,3 +32,72 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(20_410)), "20.41 s");
     }
 }
+
+#[cfg(test)]
+mod snapshots {
+    //! The rendered outputs, pinned: a change to what people or scripts read shows in review.
+
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::bench::{BenchReport, BenchRun, Mode};
+    use crate::fetch::{Failure, Summary};
+    use crate::serve::Latency;
+
+    fn summary(ok: u64, wall_ms: u64) -> Summary {
+        Summary {
+            ok,
+            failed: 1,
+            skipped: 2,
+            abandoned: 0,
+            bytes: ok * 512,
+            wall: Duration::from_millis(wall_ms),
+            latency_sum: Duration::from_millis(100 * (ok + 1)),
+            interrupted: false,
+            failures: vec![Failure {
+                n: 200,
+                url: "http://127.0.0.1:8080/200/info.0.json".to_owned(),
+                status: Some(404),
+                reason: "HTTP 404 Not Found".to_owned(),
+            }],
+        }
+    }
+
+    #[test]
+    fn fetch_summary_text() {
+        insta::assert_snapshot!(summary_text(&summary(199, 150), Path::new("comics")));
+    }
+
+    #[test]
+    fn fetch_summary_json() {
+        insta::assert_json_snapshot!(summary_json(&summary(199, 150), Path::new("comics")));
+    }
+
+    #[test]
+    fn bench_outputs() {
+        let run = |mode, concurrency, wall_ms, ideal_ms| BenchRun {
+            mode,
+            concurrency,
+            summary: Summary {
+                failed: 0,
+                failures: Vec::new(),
+                ..summary(200, wall_ms)
+            },
+            ideal: Some(Duration::from_millis(ideal_ms)),
+        };
+        let report = BenchReport {
+            target: "http://127.0.0.1:8080/{id}/info.0.json".to_owned(),
+            builtin: true,
+            latency: Some(Latency::Fixed(Duration::from_millis(100))),
+            count: 200,
+            runs: vec![
+                run(Mode::Sequential, 1, 20_400, 20_000),
+                run(Mode::Concurrent, 200, 125, 100),
+            ],
+            interrupted: false,
+        };
+        insta::assert_snapshot!(bench_table(&report));
+        insta::assert_json_snapshot!(bench_json(&report));
+    }
+}
