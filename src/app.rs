@@ -56,9 +56,6 @@ pub enum AppError {
         /// The OS error.
         source: io::Error,
     },
-    /// Writing the results to stdout failed.
-    #[error("cannot write to stdout: {0}")]
-    Stdout(io::Error),
 }
 
 /// Runs the command `cli` names.
@@ -79,9 +76,9 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let summary = fetch::fetch(config, &cancel, |record| progress.observe(record)).await?;
     progress.finish();
     if json {
-        print(&format!("{:#}\n", report::summary_json(&summary, &out)))?;
+        print(&format!("{:#}\n", report::summary_json(&summary, &out)));
     } else {
-        print(&report::summary_text(&summary, &out))?;
+        print(&report::summary_text(&summary, &out));
     }
     Ok(if summary.interrupted {
         Status::Interrupted
@@ -103,7 +100,7 @@ async fn run_serve(args: ServeArgs) -> Result<Status, AppError> {
         .await
         .map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
-    print(&format!("http://{bound}\n"))?;
+    print(&format!("http://{bound}\n"));
     eprintln!(
         "gather serve: xkcd-like API on http://{bound} (latency {}, comics 1..={}); Ctrl-C stops",
         config.latency, config.max_id
@@ -121,9 +118,9 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     let cancel = cancel_on_signal();
     let result = bench::run(config, cancel).await?;
     if json {
-        print(&format!("{:#}\n", report::bench_json(&result)))?;
+        print(&format!("{:#}\n", report::bench_json(&result)));
     } else {
-        print(&report::bench_table(&result))?;
+        print(&report::bench_table(&result));
     }
     Ok(if result.interrupted {
         Status::Interrupted
@@ -134,37 +131,52 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     })
 }
 
-/// A token cancelled by the first Ctrl-C (or SIGTERM on Unix).
+/// A token cancelled by the first Ctrl-C (or SIGTERM on Unix). A second one ends the process
+/// at once with 130: temp files it leaves are removed by the next run.
 fn cancel_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        interrupt().await;
         cancel.cancel();
+        interrupt().await;
+        eprintln!("gather: interrupted twice, stopping now");
+        std::process::exit(i32::from(Status::Interrupted.code()));
     });
     token
 }
 
-/// Writes to stdout; a closed pipe (`gather ... | head`) is not an error.
-fn print(text: &str) -> Result<(), AppError> {
+/// Waits for Ctrl-C, or SIGTERM where there is one.
+async fn interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    // Without a handler, Ctrl-C keeps its default: ending the process.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Writes results to stdout. A closed pipe (`gather ... | head`) is not an error, and no other
+/// write error changes how the command ended: it is reported on stderr.
+fn print(text: &str) {
     let mut stdout = io::stdout().lock();
-    match stdout
+    if let Err(e) = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
+        && e.kind() != io::ErrorKind::BrokenPipe
     {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(AppError::Stdout(e)),
-        _ => Ok(()),
+        let _ = writeln!(
+            io::stderr(),
+            "gather: cannot write the results to stdout: {e}"
+        );
     }
 }

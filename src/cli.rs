@@ -126,8 +126,9 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// File name template: the placeholder's name ({id}, {name}; {url} for --input) and {n},
-    /// the item's position. Default: {id} plus the URL's extension, e.g. 42.json.
+    /// File name template: the placeholder ({id}, {name}; {url} for --input) and {n}, the
+    /// item's position. Default: the placeholder plus the URL's extension (42.json); {url}
+    /// for --input.
     #[arg(long, value_name = "TEMPLATE")]
     pub name: Option<String>,
 
@@ -144,7 +145,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: String,
 
-    /// Limit on connecting.
+    /// Limit on connecting; 0 for none.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub connect_timeout: String,
 
@@ -177,7 +178,8 @@ pub struct ServeArgs {
     pub latency: String,
 
     /// Highest comic id; higher ids are 404.
-    #[arg(long, value_name = "N", default_value_t = 3000)]
+    #[arg(long, value_name = "N", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     pub max_id: u64,
 
     /// Compress responses (gzip, brotli) for clients that accept it.
@@ -188,7 +190,7 @@ pub struct ServeArgs {
 /// `gather bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Comics to fetch in each run: ids 1 to COUNT.
+    /// Comics to fetch in each run: ids from 1 on (comic 404, a 404 as on xkcd, is left out).
     #[arg(short = 'n', long, value_name = "COUNT", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub count: u64,
@@ -202,7 +204,7 @@ pub struct BenchArgs {
     )]
     pub latency: String,
 
-    /// Downloads at once in the concurrent run (default: all of them).
+    /// Downloads at once in the concurrent run (default: all of them, up to 1000).
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: Option<u32>,
 
@@ -262,7 +264,8 @@ impl FetchArgs {
                 Source::Template { template, keys }
             }
         };
-        let timeout = parse_duration("--timeout", &self.timeout)?;
+        let limit =
+            |option, text: &str| parse_duration(option, text).map(|d| (!d.is_zero()).then_some(d));
         Ok(FetchConfig {
             source,
             out: self.out,
@@ -270,10 +273,10 @@ impl FetchArgs {
             force: self.force,
             concurrency: self.concurrency as usize,
             client: ClientConfig {
-                timeout: (!timeout.is_zero()).then_some(timeout),
-                connect_timeout: parse_duration("--connect-timeout", &self.connect_timeout)?,
+                timeout: limit("--timeout", &self.timeout)?,
+                connect_timeout: limit("--connect-timeout", &self.connect_timeout)?,
                 max_redirects: self.max_redirects,
-                pool_per_host: self.concurrency as usize,
+                ..ClientConfig::default()
             },
         })
     }

@@ -13,6 +13,12 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    // Each connection, and each file being saved, takes a descriptor: allow as many as the
+    // system lets this process have.
+    #[cfg(unix)]
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::debug!("cannot raise the open-file limit: {e}");
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -55,6 +55,14 @@ fn bad_input_exits_2_with_one_clear_line() {
         (vec![url, "--out", out], "needs --ids or --values"),
         (vec![url, "--values", "a,,b", "--out", out], "empty value"),
         (
+            vec![url, "--values", "a,b,a", "--out", out],
+            "has `a` twice",
+        ),
+        (
+            vec![url, "--ids", "1", "--name", "{n}{id}.json", "--out", out],
+            "put a separator",
+        ),
+        (
             vec!["ftp://127.0.0.1:9/{id}", "--ids", "1", "--out", out],
             "unsupported scheme `ftp`",
         ),
@@ -127,8 +135,8 @@ fn bad_serve_and_bench_options_exit_2() {
             "the range is reversed",
         ),
         (
-            vec!["serve", "--host", "256.0.0.1", "--port", "0"],
-            "cannot serve on 256.0.0.1:0",
+            vec!["serve", "--host", "192.0.2.1", "--port", "0"],
+            "cannot serve on 192.0.2.1:0",
         ),
         (
             vec!["bench", "--url", "http://127.0.0.1:9/none"],
@@ -151,6 +159,10 @@ fn bad_serve_and_bench_options_exit_2() {
 #[test]
 fn usage_errors_exit_2() {
     gather().args(["fetch", "--out", "x"]).assert().code(2);
+    gather()
+        .args(["serve", "--max-id", "18446744073709551615"])
+        .assert()
+        .code(2);
     gather()
         .args([
             "fetch",

@@ -42,3 +42,28 @@ fn bench_prints_a_table() {
         assert!(text.contains(word), "{word} missing:\n{text}");
     }
 }
+
+#[test]
+fn bench_leaves_out_the_missing_comic_404() {
+    let run = gather()
+        .args([
+            "bench",
+            "--count",
+            "405",
+            "--latency",
+            "0",
+            "-c",
+            "50",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let s = summary(&run.get_output().stdout);
+    for run in s["runs"].as_array().unwrap() {
+        assert_eq!(
+            (run["ok"].as_u64(), run["failed"].as_u64()),
+            (Some(405), Some(0)),
+            "{s}"
+        );
+    }
+}

@@ -4,10 +4,11 @@ mod common;
 
 use std::fs;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    TestServer, assert_complete_comics, comic, files, gather, gather_std, summary, wait_until,
+    TestServer, assert_complete_comics, comic, files, gather, gather_std, send_signal, summary,
+    wait_until,
 };
 
 #[test]
@@ -59,33 +60,26 @@ fn the_real_404_comic_is_a_failure_too() {
 #[test]
 fn concurrent_is_at_least_ten_times_faster_than_sequential() {
     let server = TestServer::start(&["--latency", "20ms"]);
-    let time = |concurrency: &str| {
+    // The engine's own wall time (start-up excluded), from the JSON summary.
+    let wall = |concurrency: &str| {
         let out = tempfile::tempdir().unwrap();
-        let start = Instant::now();
-        gather()
-            .args([
-                "fetch",
-                &server.comics(),
-                "--ids",
-                "1-200",
-                "-q",
-                "-c",
-                concurrency,
-                "--out",
-            ])
+        let run = gather()
+            .args(["fetch", &server.comics(), "--ids", "1-200", "-q", "--json"])
+            .args(["-c", concurrency, "--out"])
             .arg(out.path())
             .assert()
             .success();
-        let wall = start.elapsed();
         assert_eq!(assert_complete_comics(out.path()), 200);
-        wall
+        summary(&run.get_output().stdout)["wall_secs"]
+            .as_f64()
+            .unwrap()
     };
-    let sequential = time("1");
-    let concurrent = time("50");
-    let ratio = sequential.as_secs_f64() / concurrent.as_secs_f64();
+    let sequential = wall("1");
+    let concurrent = wall("50");
+    let ratio = sequential / concurrent;
     assert!(
         ratio >= 10.0,
-        "sequential {sequential:?} vs concurrent {concurrent:?}: only {ratio:.1}x"
+        "sequential {sequential:.3} s vs concurrent {concurrent:.3} s: only {ratio:.1}x"
     );
 }
 
@@ -156,8 +150,7 @@ fn interrupt_fetch(
     wait_until(Duration::from_secs(20), "the first saved files", || {
         files(out).iter().filter(|n| n.ends_with(".json")).count() >= 8
     });
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    send_signal(&child, signal);
     child.wait_with_output().unwrap()
 }
 
@@ -275,8 +268,8 @@ fn url_lists_from_a_file_get_distinct_default_names() {
     assert_eq!(
         files(&out),
         vec![
-            format!("127.0.0.1%3A{port}%2F1%2Finfo.0.json"),
-            format!("127.0.0.1%3A{port}%2F2%2Finfo.0.json"),
+            format!("http%3A%2F%2F127.0.0.1%3A{port}%2F1%2Finfo.0.json"),
+            format!("http%3A%2F%2F127.0.0.1%3A{port}%2F2%2Finfo.0.json"),
         ]
     );
 }
@@ -382,8 +375,8 @@ fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
     wait_until(Duration::from_secs(10), "three stalled connections", || {
         accepted.load(std::sync::atomic::Ordering::SeqCst) == 3
     });
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    // SIGTERM is handled like Ctrl-C.
+    send_signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130));
     let s = summary(&output.stdout);
@@ -393,4 +386,104 @@ fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
         "{s}"
     );
     assert!(files(out.path()).is_empty());
+}
+
+/// A raw server whose first response sends half of a 1 MiB body and then stalls forever;
+/// later responses send all of it. Returns its URL template.
+fn half_then_whole_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for (i, stream) in listener.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n");
+            let _ = std::io::Write::write_all(&mut stream, head.as_bytes());
+            let body = vec![b'x'; if i == 0 { BIG / 2 } else { BIG }];
+            let _ = std::io::Write::write_all(&mut stream, &body);
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}/{{id}}")
+}
+
+const BIG: usize = 1024 * 1024;
+
+#[test]
+fn a_large_body_killed_midway_leaves_no_final_file_and_a_rerun_completes_it() {
+    let url = half_then_whole_server();
+    let out = tempfile::tempdir().unwrap();
+    let child = gather_std()
+        .args(["fetch", &url, "--ids", "1", "-q", "--out"])
+        .arg(out.path())
+        .spawn()
+        .unwrap();
+    // Half the body is past the 256 KiB kept in memory: it is being written to a temp file.
+    wait_until(Duration::from_secs(10), "the spilled temp file", || {
+        fs::read_dir(out.path()).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().ends_with(".part")
+                && e.metadata().is_ok_and(|m| m.len() > 0)
+        })
+    });
+    send_signal(&child, libc::SIGKILL);
+    let mut child = child;
+    child.wait().unwrap();
+    assert!(
+        !out.path().join("1").exists(),
+        "a partial body under its final name"
+    );
+    gather()
+        .args(["fetch", &url, "--ids", "1", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    // The whole body, and the killed run's temp file is gone.
+    assert_eq!(files(out.path()), vec!["1"]);
+    assert_eq!(fs::read(out.path().join("1")).unwrap().len(), BIG);
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_fetch() {
+    let server = TestServer::start(&["--max-id", "5"]);
+    let out = tempfile::tempdir().unwrap();
+    let mut child = gather_std()
+        .args(["fetch", &server.comics(), "--ids", "1-10", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end: each failure line now meets a broken pipe.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "5 saved, 5 failed");
+    assert_eq!(assert_complete_comics(out.path()), 5);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_output_path_is_reported_in_json() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = TestServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(std::ffi::OsStr::from_bytes(b"out-\xff"));
+    let run = gather()
+        .args([
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-2",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let s = summary(&run.get_output().stdout);
+    assert!(s["out"].as_str().unwrap().ends_with("out-\u{fffd}"), "{s}");
+    assert_eq!(assert_complete_comics(&out), 2);
 }

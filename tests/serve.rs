@@ -7,11 +7,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::Router;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use common::{TestServer, comic, files, gather, summary};
 
 /// A raw HTTP/1.1 GET; returns the whole response as text.
@@ -95,18 +99,29 @@ fn compressed_responses_are_saved_decoded() {
     assert_eq!(common::assert_complete_comics(out.path()), 3);
 }
 
-/// Serves `router` on a free loopback port from a background thread; returns its URL.
-fn spawn_app(router: Router) -> String {
+/// Serves `router` on a free loopback port from a background thread; returns its URL and a
+/// count of the connections it accepted.
+fn spawn_app_counting(router: Router) -> (String, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
+            let listener = listener.tap_io(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            });
             axum::serve(listener, router).await.unwrap();
         });
     });
-    format!("http://{}", rx.recv().unwrap())
+    (format!("http://{}", rx.recv().unwrap()), accepted)
+}
+
+/// Serves `router` on a free loopback port from a background thread; returns its URL.
+fn spawn_app(router: Router) -> String {
+    spawn_app_counting(router).0
 }
 
 #[test]
@@ -118,6 +133,11 @@ fn sends_a_user_agent_and_follows_redirects_up_to_a_limit() {
             match page.strip_prefix("hop").and_then(|n| n.parse::<u32>().ok()) {
                 Some(0) => Redirect::temporary("/ua").into_response(),
                 Some(n) => Redirect::temporary(&format!("/hop{}", n - 1)).into_response(),
+                None if page == "encodings" => headers["accept-encoding"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+                    .into_response(),
                 None => headers["user-agent"]
                     .to_str()
                     .unwrap()
@@ -132,7 +152,7 @@ fn sends_a_user_agent_and_follows_redirects_up_to_a_limit() {
             "fetch",
             &format!("{url}/{{p}}"),
             "--values",
-            "ua,hop3,hop20",
+            "ua,hop3,hop20,encodings",
             "--max-redirects",
             "5",
         ])
@@ -141,7 +161,7 @@ fn sends_a_user_agent_and_follows_redirects_up_to_a_limit() {
         .assert()
         .code(1);
     let s = summary(&run.get_output().stdout);
-    assert_eq!((s["ok"].as_u64(), s["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!((s["ok"].as_u64(), s["failed"].as_u64()), (Some(3), Some(1)));
     let reason = s["failures"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("redirect"), "{reason}");
     let ua = format!("gather/{}", env!("CARGO_PKG_VERSION"));
@@ -153,7 +173,11 @@ fn sends_a_user_agent_and_follows_redirects_up_to_a_limit() {
         std::fs::read_to_string(out.path().join("2.txt")).unwrap(),
         ua
     );
-    assert_eq!(files(out.path()), vec!["1.txt", "2.txt"]);
+    let encodings = std::fs::read_to_string(out.path().join("4.txt")).unwrap();
+    for encoding in ["gzip", "br", "zstd", "deflate"] {
+        assert!(encodings.contains(encoding), "Accept-Encoding: {encodings}");
+    }
+    assert_eq!(files(out.path()), vec!["1.txt", "2.txt", "4.txt"]);
 }
 
 #[test]
@@ -219,29 +243,17 @@ fn honors_http_proxy_from_the_environment() {
 
 #[test]
 fn connections_are_reused_across_requests() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(async move {
-                use axum::serve::ListenerExt;
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let listener = listener.tap_io(move |_| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                });
-                let router = gather::serve::router(&gather::serve::ServeConfig::default());
-                axum::serve(listener, router).await.unwrap();
-            });
-    });
-    let url = format!("http://{}/{{id}}/info.0.json", rx.recv().unwrap());
+    let router = gather::serve::router(&gather::serve::ServeConfig::default());
+    let (base, accepted) = spawn_app_counting(router);
     let out = tempfile::tempdir().unwrap();
     gather()
-        .args(["fetch", &url, "--ids", "1-100", "-c", "4", "-q", "--out"])
+        .args([
+            "fetch",
+            &format!("{base}/{{id}}/info.0.json"),
+            "--ids",
+            "1-100",
+        ])
+        .args(["-c", "4", "-q", "--out"])
         .arg(out.path())
         .assert()
         .success();

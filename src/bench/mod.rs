@@ -7,12 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fetch::{self, ClientConfig, FetchConfig, FetchError, Summary};
 use crate::input::{IdSet, Keys, Source, UrlTemplate};
-use crate::serve::{Latency, ServeConfig, Server};
+use crate::serve::{Latency, MISSING_ID, ServeConfig, Server};
 
 /// A validated bench job.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// Comics per run: ids 1 to `count`.
+    /// Comics per run: ids from 1 on, leaving out the missing comic 404.
     pub count: u64,
     /// The built-in server's latency.
     pub latency: Latency,
@@ -76,6 +76,19 @@ pub struct BenchReport {
     pub interrupted: bool,
 }
 
+impl Mode {
+    /// The mode's name: `sequential` or `concurrent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sequential => "sequential",
+            Mode::Concurrent => "concurrent",
+        }
+    }
+}
+
+/// The default concurrency of the concurrent run: all at once, up to this many.
+pub const MAX_DEFAULT_CONCURRENCY: usize = 1000;
+
 impl BenchReport {
     /// How many times faster than the sequential run `run` was.
     pub fn speedup(&self, run: &BenchRun) -> Option<f64> {
@@ -101,7 +114,8 @@ pub async fn run(
         None => Some(
             Server::start(ServeConfig {
                 latency: config.latency,
-                max_id: config.count.max(ServeConfig::default().max_id),
+                // One past `count`: the ids skip the missing comic 404.
+                max_id: (config.count + 1).max(ServeConfig::default().max_id),
                 compress: false,
             })
             .await
@@ -121,9 +135,11 @@ pub async fn run(
         .prefix("gather-bench-")
         .tempdir()
         .map_err(BenchError::TempDir)?;
-    let concurrent = config
-        .concurrency
-        .unwrap_or_else(|| usize::try_from(config.count).unwrap_or(usize::MAX));
+    let concurrent = config.concurrency.unwrap_or_else(|| {
+        usize::try_from(config.count).map_or(MAX_DEFAULT_CONCURRENCY, |count| {
+            count.min(MAX_DEFAULT_CONCURRENCY)
+        })
+    });
     let mut report = BenchReport {
         target: template.source().to_owned(),
         builtin: server.is_some(),
@@ -136,9 +152,10 @@ pub async fn run(
         let fetch_config = FetchConfig {
             source: Source::Template {
                 template: template.clone(),
-                keys: Keys::Ids(IdSet::range(1, config.count)),
+                // Comic 404 is a 404, as on xkcd: leave it out, so every request can succeed.
+                keys: Keys::Ids(IdSet::first_except(config.count, MISSING_ID)),
             },
-            out: dir.path().join(format!("{mode:?}").to_lowercase()),
+            out: dir.path().join(mode.as_str()),
             name: None,
             force: true,
             concurrency,

@@ -10,11 +10,12 @@ pub const USER_AGENT: &str = concat!("gather/", env!("CARGO_PKG_VERSION"));
 pub struct ClientConfig {
     /// Whole-request timeout (connect, headers and body), if any.
     pub timeout: Option<Duration>,
-    /// Connect timeout.
-    pub connect_timeout: Duration,
+    /// Connect timeout, if any.
+    pub connect_timeout: Option<Duration>,
     /// Redirects followed before giving up.
     pub max_redirects: usize,
-    /// Idle connections kept per host: sized to the concurrency, so each slot reuses one.
+    /// Idle connections kept per host. `fetch` sizes it to the concurrency, so each slot
+    /// reuses one.
     pub pool_per_host: usize,
 }
 
@@ -22,7 +23,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             timeout: Some(Duration::from_secs(30)),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Some(Duration::from_secs(10)),
             max_redirects: 10,
             pool_per_host: 64,
         }
@@ -37,13 +38,15 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client, reqwest::Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .connect_timeout(config.connect_timeout)
         .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
         .pool_max_idle_per_host(config.pool_per_host)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true);
     if let Some(timeout) = config.timeout {
         builder = builder.timeout(timeout);
+    }
+    if let Some(timeout) = config.connect_timeout {
+        builder = builder.connect_timeout(timeout);
     }
     builder.build()
 }

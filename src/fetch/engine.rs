@@ -100,6 +100,16 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// Every phase at the same instant: for items that sent no request (yet).
+    pub fn at(now: Duration) -> Self {
+        Self {
+            start: now,
+            response: now,
+            body: now,
+            end: now,
+        }
+    }
+
     /// Time from sending the request to the end of the body: the request's latency.
     pub fn latency(&self) -> Duration {
         self.body.saturating_sub(self.start)
@@ -131,6 +141,9 @@ pub struct RunEnd {
     /// Items still in flight when the grace period after a cancel ran out, dropped unsaved.
     pub abandoned: u64,
 }
+
+/// Bytes of a non-2xx body read (and thrown away) so that its connection can be reused.
+const ERROR_BODY_DRAIN: usize = 64 * 1024;
 
 /// How long in-flight items may still run after `cancel`, before they are dropped.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -200,39 +213,28 @@ async fn fetch_entry(
     let item = match entry {
         Ok(item) => item,
         Err(rejected) => {
-            let now = t0.elapsed();
             return Record {
                 n: rejected.n,
                 url: rejected.text,
                 file: None,
-                outcome: Outcome::Failed(ItemError::Rejected(format!(
-                    "line {}: {}",
-                    rejected.n, rejected.reason
-                ))),
-                timing: Timing {
-                    start: now,
-                    response: now,
-                    body: now,
-                    end: now,
-                },
+                outcome: Outcome::Failed(ItemError::Rejected(rejected.reason)),
+                timing: Timing::at(t0.elapsed()),
             };
         }
     };
     let Item { n, ref url, .. } = item;
     let name = out.file_name(&item);
-    let start = t0.elapsed();
-    let mut timing = Timing {
-        start,
-        response: start,
-        body: start,
-        end: start,
-    };
+    let mut timing = Timing::at(t0.elapsed());
     let outcome = if out.should_skip(&name) {
         Outcome::Skipped
     } else {
         match download(url, out, client, t0, &mut timing, &name).await {
             Ok(bytes) => Outcome::Saved { bytes },
-            Err(e) => Outcome::Failed(e),
+            Err(e) => {
+                // A failed request took time too: until it failed.
+                timing.body = t0.elapsed();
+                Outcome::Failed(e)
+            }
         }
     };
     timing.end = t0.elapsed();
@@ -257,7 +259,14 @@ async fn download(
     timing.response = t0.elapsed();
     let status = response.status();
     if !status.is_success() {
-        timing.body = timing.response;
+        // Read a short error body to its end, so the connection goes back to the pool.
+        let mut drained = 0;
+        while drained < ERROR_BODY_DRAIN {
+            match response.chunk().await {
+                Ok(Some(chunk)) => drained += chunk.len(),
+                _ => break,
+            }
+        }
         return Err(ItemError::Status(status));
     }
     let mut file = out.create();

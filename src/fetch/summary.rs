@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::engine::{Outcome, Record, RunEnd};
+use super::engine::{ItemError, Outcome, Record, RunEnd};
 
 /// One failed item, as listed in the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,6 +28,8 @@ pub struct Summary {
     pub failed: u64,
     /// Items skipped because their files existed.
     pub skipped: u64,
+    /// Requests sent: saved items plus failed ones that got as far as a request.
+    pub requests: u64,
     /// Items dropped in flight by an interruption.
     pub abandoned: u64,
     /// Body bytes saved.
@@ -48,13 +50,17 @@ impl Summary {
         match record.outcome {
             Outcome::Saved { bytes } => {
                 self.ok += 1;
+                self.requests += 1;
                 self.bytes += bytes;
                 self.latency_sum += record.timing.latency();
             }
             Outcome::Skipped => self.skipped += 1,
             Outcome::Failed(error) => {
                 self.failed += 1;
-                self.latency_sum += record.timing.latency();
+                if !matches!(error, ItemError::Rejected(_)) {
+                    self.requests += 1;
+                    self.latency_sum += record.timing.latency();
+                }
                 self.failures.push(Failure {
                     n: record.n,
                     url: record.url,
@@ -72,14 +78,9 @@ impl Summary {
         self.abandoned = end.abandoned;
     }
 
-    /// Requests made: saved plus failed.
-    pub fn requests(&self) -> u64 {
-        self.ok + self.failed
-    }
-
     /// Requests per second of wall time.
     pub fn requests_per_sec(&self) -> f64 {
-        per_sec(self.requests() as f64, self.wall)
+        per_sec(self.requests as f64, self.wall)
     }
 
     /// Sum of latencies over wall time: how many requests were in flight on average.

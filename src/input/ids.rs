@@ -92,6 +92,22 @@ impl IdSet {
         }
     }
 
+    /// The first `count` ids from 1 on, leaving `skip` out.
+    pub fn first_except(count: u64, skip: u64) -> Self {
+        if count == 0 {
+            return Self { ranges: Vec::new() };
+        }
+        if skip == 0 || skip > count {
+            return Self::range(1, count);
+        }
+        let mut ranges = Vec::with_capacity(2);
+        if skip > 1 {
+            ranges.push((1, skip - 1));
+        }
+        ranges.push((skip + 1, count + 1));
+        Self { ranges }
+    }
+
     fn check_disjoint(&self, list: &str) -> Result<(), IdsError> {
         let mut sorted = self.ranges.clone();
         sorted.sort_unstable();
@@ -118,11 +134,6 @@ impl IdSet {
     /// Whether the set is empty (a parsed set never is).
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
-    }
-
-    /// The ids in the order written.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + Send + '_ {
-        self.ranges.iter().flat_map(|&(a, b)| a..=b)
     }
 
     /// The ids in the order written, owning the set.
@@ -153,7 +164,10 @@ mod tests {
     #[test]
     fn parses_lists_and_ranges_in_order() {
         let set = IdSet::parse("5-7, 1,10-10").unwrap();
-        assert_eq!(set.iter().collect::<Vec<_>>(), vec![5, 6, 7, 1, 10]);
+        assert_eq!(
+            set.clone().into_iter_ids().collect::<Vec<_>>(),
+            vec![5, 6, 7, 1, 10]
+        );
         assert_eq!(set.len(), 5);
         assert_eq!(set.to_string(), "5-7,1,10");
     }
@@ -162,7 +176,16 @@ mod tests {
     fn huge_ranges_stay_lazy() {
         let set = IdSet::parse("0-18446744073709551615").unwrap();
         assert_eq!(set.len(), u64::MAX);
-        assert_eq!(set.iter().take(2).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(set.into_iter_ids().take(2).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn first_except_leaves_one_id_out() {
+        let ids = |set: IdSet| set.into_iter_ids().collect::<Vec<_>>();
+        assert_eq!(ids(IdSet::first_except(3, 404)), vec![1, 2, 3]);
+        assert_eq!(ids(IdSet::first_except(4, 2)), vec![1, 3, 4, 5]);
+        assert_eq!(ids(IdSet::first_except(2, 1)), vec![2, 3]);
+        assert_eq!(IdSet::first_except(500, 404).len(), 500);
     }
 
     #[test]

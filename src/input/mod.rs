@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use url::Url;
 
 /// The placeholder name a URL list uses for its key, as in `--name '{url}'`.
@@ -65,6 +65,9 @@ pub enum InputError {
     /// The id list does not parse.
     #[error(transparent)]
     Ids(#[from] IdsError),
+    /// `--values` naming the same value twice, which would fetch the same file twice.
+    #[error("--values has `{0}` twice")]
+    RepeatedValue(String),
     /// `--values` with an empty value.
     #[error("--values has an empty value (element {0}); every value names a file")]
     EmptyValue(usize),
@@ -83,16 +86,16 @@ pub enum InputError {
 pub struct Item {
     /// 1-based position: the id's or value's index, or the line number in a URL list.
     pub n: u64,
-    /// The placeholder's value (the id or value), or for URL lists the URL without its scheme.
+    /// The placeholder's value (the id or value), or the URL itself for URL lists.
     pub key: String,
     /// The URL to fetch.
     pub url: Url,
 }
 
-/// An input line that is not a URL gather can fetch; reported as a failed item.
+/// An input element that is not a URL gather can fetch; reported as a failed item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    /// The line number.
+    /// Its position: the line number for URL lists.
     pub n: u64,
     /// The line as read.
     pub text: String,
@@ -190,10 +193,14 @@ pub enum Keys {
 }
 
 impl Keys {
-    /// Checks a `--values` list: no value may be empty.
+    /// Checks a `--values` list: no value may be empty or repeated.
     pub fn values(values: Vec<String>) -> Result<Self, InputError> {
         if let Some(i) = values.iter().position(String::is_empty) {
             return Err(InputError::EmptyValue(i + 1));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(values.len());
+        if let Some(repeated) = values.iter().find(|v| !seen.insert(v.as_str())) {
+            return Err(InputError::RepeatedValue(repeated.clone()));
         }
         Ok(Self::Values(values))
     }
@@ -293,8 +300,12 @@ impl Source {
     }
 }
 
+/// Longest line read from a URL list; a longer one is rejected, so memory stays bounded.
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// Reads one URL per line, lazily. Blank lines and `#` comments are skipped; a line that is not
-/// an http(s) URL becomes a [`Rejected`] entry; a read error ends the stream with one.
+/// an http(s) URL, or longer than [`MAX_LINE`], becomes a [`Rejected`] entry; a read error ends
+/// the stream with one.
 fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'static, Entry> {
     let state = (BufReader::with_capacity(64 * 1024, reader), 0u64, false);
     stream::unfold(state, |(mut reader, mut n, done)| async move {
@@ -305,25 +316,28 @@ fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'stat
         loop {
             line.clear();
             n += 1;
-            match reader.read_until(b'\n', &mut line).await {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let reject = |text: String, reason: String| Rejected {
+                n,
+                text,
+                reason: format!("line {n}: {reason}"),
+            };
+            match read_line(&mut reader, &mut line).await {
+                Ok(Line::End) => return None,
+                Ok(Line::Whole) => {}
+                Ok(Line::TooLong) => {
+                    let head = String::from_utf8_lossy(&line[..80]).into_owned();
+                    let reason = format!("longer than {MAX_LINE} bytes");
+                    return Some((Err(reject(head, reason)), (reader, n, false)));
+                }
                 Err(e) => {
-                    let rejected = Rejected {
-                        n,
-                        text: String::new(),
-                        reason: format!("reading the URL list failed: {e}"),
-                    };
-                    return Some((Err(rejected), (reader, n, true)));
+                    let reason = format!("reading the URL list failed: {e}");
+                    return Some((Err(reject(String::new(), reason)), (reader, n, true)));
                 }
             }
             let Ok(text) = std::str::from_utf8(&line) else {
-                let rejected = Rejected {
-                    n,
-                    text: String::from_utf8_lossy(&line).trim().to_owned(),
-                    reason: "line is not UTF-8".to_owned(),
-                };
-                return Some((Err(rejected), (reader, n, false)));
+                let text = String::from_utf8_lossy(&line).trim().to_owned();
+                let reason = "not UTF-8".to_owned();
+                return Some((Err(reject(text, reason)), (reader, n, false)));
             };
             let text = text.trim();
             if text.is_empty() || text.starts_with('#') {
@@ -335,11 +349,49 @@ fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'stat
     .boxed()
 }
 
+/// How reading one line ended.
+enum Line {
+    /// A line (with or without its newline) is in the buffer.
+    Whole,
+    /// The line was longer than [`MAX_LINE`]: the buffer holds its start, the rest was skipped.
+    TooLong,
+    /// End of input.
+    End,
+}
+
+/// Reads a line of at most [`MAX_LINE`] bytes into `line`, skipping the rest of a longer one.
+async fn read_line(
+    reader: &mut (impl AsyncBufReadExt + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<Line> {
+    let n = (&mut *reader)
+        .take(MAX_LINE as u64)
+        .read_until(b'\n', line)
+        .await?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if n < MAX_LINE || line.ends_with(b"\n") {
+        return Ok(Line::Whole);
+    }
+    let mut rest = Vec::new();
+    loop {
+        rest.clear();
+        let n = (&mut *reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut rest)
+            .await?;
+        if n == 0 || rest.ends_with(b"\n") {
+            return Ok(Line::TooLong);
+        }
+    }
+}
+
 fn parse_list_url(n: u64, text: &str) -> Entry {
     let reject = |reason: String| Rejected {
         n,
         text: text.to_owned(),
-        reason,
+        reason: format!("line {n}: {reason}"),
     };
     let url = Url::parse(text).map_err(|e| reject(format!("not a valid URL: {e}")))?;
     check_scheme(&url).map_err(|scheme| {
@@ -347,11 +399,9 @@ fn parse_list_url(n: u64, text: &str) -> Entry {
             "unsupported scheme `{scheme}` (gather fetches http and https)"
         ))
     })?;
-    // The key (and so the default file name) leaves out the scheme: `host/path?query`.
-    let key = text.split_once("://").map_or(text, |(_, rest)| rest);
     Ok(Item {
         n,
-        key: key.to_owned(),
+        key: text.to_owned(),
         url,
     })
 }
@@ -417,5 +467,30 @@ mod tests {
         assert!(entries[1].as_ref().unwrap_err().reason.contains("scheme"));
         assert_eq!(entries[2].as_ref().unwrap_err().n, 5);
         assert_eq!(entries[3].as_ref().unwrap().url.as_str(), "https://c/3");
+    }
+
+    #[tokio::test]
+    async fn overlong_lines_are_rejected_and_skipped() {
+        let text = format!(
+            "http://a/1\nhttp://b/{}\nhttp://c/3\n",
+            "x".repeat(3 * MAX_LINE)
+        );
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let entries: Vec<Entry> = url_lines(text.as_bytes()).collect().await;
+        assert_eq!(entries.len(), 3);
+        let rejected = entries[1].as_ref().unwrap_err();
+        assert!(
+            rejected.reason.contains("line 2: longer than"),
+            "{}",
+            rejected.reason
+        );
+        assert_eq!(entries[2].as_ref().unwrap().url.as_str(), "http://c/3");
+    }
+
+    #[test]
+    fn values_must_be_distinct() {
+        let values = |v: &[&str]| Keys::values(v.iter().map(|s| s.to_string()).collect());
+        assert!(matches!(values(&["a", "b", "a"]), Err(InputError::RepeatedValue(v)) if v == "a"));
+        assert!(values(&["a", "b"]).is_ok());
     }
 }

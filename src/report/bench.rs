@@ -25,7 +25,7 @@ pub fn bench_table(report: &BenchReport) -> String {
     ]);
     for run in &report.runs {
         table.add_row([
-            format!("{:?}", run.mode).to_lowercase(),
+            run.mode.as_str().to_owned(),
             run.concurrency.to_string(),
             human_duration(run.summary.wall),
             format!("{:.1}", run.summary.requests_per_sec()),

@@ -50,6 +50,7 @@ mod snapshots {
             ok,
             failed: 1,
             skipped: 2,
+            requests: ok + 1,
             abandoned: 0,
             bytes: ok * 512,
             wall: Duration::from_millis(wall_ms),

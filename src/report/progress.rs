@@ -1,6 +1,6 @@
 //! The progress bar (on a terminal only) and the per-failure lines on stderr.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -42,8 +42,10 @@ impl Progress {
         if let Outcome::Failed(error) = &record.outcome
             && !self.quiet
         {
-            self.bar
-                .suspend(|| eprintln!("failed: {}: {error}", record.url));
+            // A closed stderr (`2>&1 | head`) must not stop the fetch: errors are ignored.
+            self.bar.suspend(|| {
+                let _ = writeln!(std::io::stderr(), "failed: {}: {error}", record.url);
+            });
         }
     }
 

@@ -27,12 +27,12 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
         HumanBytes(summary.bytes),
         out.display()
     ));
-    if summary.requests() > 0 {
+    if summary.requests > 0 {
         text.push_str(&format!(
             "  requests     {} at {:.1}/s, mean latency {}\n",
-            summary.requests(),
+            summary.requests,
             summary.requests_per_sec(),
-            human_duration(summary.latency_sum / summary.requests().try_into().unwrap_or(u32::MAX)),
+            human_duration(summary.latency_sum / summary.requests.try_into().unwrap_or(u32::MAX)),
         ));
         text.push_str(&format!(
             "  concurrency  {:.1} effective (latency sum {} / wall {})\n",
@@ -50,10 +50,11 @@ pub fn summary_json(summary: &Summary, out: &Path) -> Value {
         "ok": summary.ok,
         "failed": summary.failed,
         "skipped": summary.skipped,
+        "requests": summary.requests,
         "abandoned": summary.abandoned,
         "interrupted": summary.interrupted,
         "bytes": summary.bytes,
-        "out": out,
+        "out": out.to_string_lossy(),
         "wall_secs": summary.wall.as_secs_f64(),
         "latency_sum_secs": summary.latency_sum.as_secs_f64(),
         "requests_per_sec": summary.requests_per_sec(),

@@ -1,9 +1,11 @@
 //! The output directory: file names, skip-if-present, and atomic saving.
 //!
 //! Nothing else writes into `--out`. A body is written to a temporary file in the same
-//! directory (`.gather-PID-XXXXXX.part`) and renamed over its final name only once it is
+//! directory (`.gather-PID@HOST.XXXXXX.part`) and renamed over its final name only once it is
 //! complete, so a file under its final name is always whole. A temp file dropped before commit
-//! is deleted; one left by a killed run is removed by the next run that opens the directory.
+//! is deleted; one left by a killed run is removed by the next run on the same host (on Linux,
+//! where a process's liveness can be told); a shared `--out` never loses another host's
+//! temp files.
 
 mod naming;
 
@@ -12,7 +14,7 @@ pub use naming::{N_KEY, NameError, Naming};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tempfile::{NamedTempFile, TempPath};
 use tokio::io::AsyncWriteExt;
@@ -137,9 +139,7 @@ impl AtomicFile {
             let dir = Arc::clone(&self.dir);
             let buffer = std::mem::take(&mut self.buffer);
             let (file, path) = tokio::task::spawn_blocking(move || {
-                let mut temp = new_temp(&dir)?;
-                temp.write_all(&buffer)?;
-                Ok::<_, io::Error>(temp.into_parts())
+                Ok::<_, io::Error>(temp_with(&dir, &buffer)?.into_parts())
             })
             .await
             .map_err(io::Error::other)??;
@@ -163,10 +163,9 @@ impl AtomicFile {
             None => {
                 let (dir, buffer) = (self.dir, self.buffer);
                 tokio::task::spawn_blocking(move || {
-                    let mut temp = new_temp(&dir)?;
-                    temp.write_all(&buffer)?;
-                    temp.persist(&target).map_err(|e| e.error)?;
-                    Ok::<_, io::Error>(())
+                    temp_with(&dir, &buffer)?
+                        .persist(&target)
+                        .map_err(|e| e.error)
                 })
                 .await
                 .map_err(io::Error::other)??;
@@ -176,10 +175,36 @@ impl AtomicFile {
     }
 }
 
+/// This process's temp-file prefix: `.gather-PID@HOST.`
+fn temp_prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!("{TEMP_PREFIX}{}@{}.", std::process::id(), host_name()))
+}
+
+/// The host name, made safe for a file name.
+fn host_name() -> String {
+    let name = gethostname::gethostname();
+    let name: String = name
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "_".to_owned()
+    } else {
+        name
+    }
+}
+
 fn new_temp(dir: &Path) -> io::Result<NamedTempFile> {
-    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
     let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(TEMP_SUFFIX);
+    builder.prefix(temp_prefix()).suffix(TEMP_SUFFIX);
     #[cfg(unix)]
     {
         // tempfile's default is 0600; saved files should get the usual 0666 & !umask.
@@ -189,11 +214,20 @@ fn new_temp(dir: &Path) -> io::Result<NamedTempFile> {
     builder.tempfile_in(dir)
 }
 
-/// Removes `.gather-PID-*.part` files whose process is gone; returns how many.
+/// A new temp file in `dir` holding `bytes`.
+fn temp_with(dir: &Path, bytes: &[u8]) -> io::Result<NamedTempFile> {
+    let mut temp = new_temp(dir)?;
+    temp.write_all(bytes)?;
+    Ok(temp)
+}
+
+/// Removes `.gather-PID@HOST.*.part` files of this host whose process is gone; returns how
+/// many.
 fn remove_stale_temps(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
+    let host = format!("@{}.", host_name());
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -201,7 +235,8 @@ fn remove_stale_temps(dir: &Path) -> usize {
         let Some(pid) = name
             .strip_prefix(TEMP_PREFIX)
             .filter(|_| name.ends_with(TEMP_SUFFIX))
-            .and_then(|rest| rest.split_once('-'))
+            .and_then(|rest| rest.split_once('@'))
+            .filter(|(_, rest)| rest.starts_with(&host[1..]))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
             continue;
@@ -213,7 +248,7 @@ fn remove_stale_temps(dir: &Path) -> usize {
     removed
 }
 
-/// Whether a process with this id runs on this machine. Where that cannot be told, every
+/// Whether a process with this id runs on this host. Where that cannot be told, every
 /// process counts as alive, so no temp file of a running fetch is ever removed.
 fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {
@@ -280,19 +315,18 @@ mod tests {
     #[test]
     fn stale_temps_of_dead_processes_are_removed() {
         let tmp = tempfile::tempdir().unwrap();
-        // Pid 2^22+1 is above Linux's pid_max, so no live process has it.
-        let dead = tmp.path().join(".gather-4194305-abc.part");
-        let mine = tmp
-            .path()
-            .join(format!(".gather-{}-abc.part", std::process::id()));
+        let host = host_name();
+        // Pid 2^22+1 is above Linux's largest pid_max, so no live process has it.
+        let dead = tmp.path().join(format!(".gather-4194305@{host}.abc.part"));
+        let mine = tmp.path().join(format!("{}abc.part", temp_prefix()));
+        let other_host = tmp.path().join(".gather-4194305@elsewhere-x.abc.part");
         let other = tmp.path().join("keep.part");
-        for path in [&dead, &mine, &other] {
+        for path in [&dead, &mine, &other_host, &other] {
             fs::write(path, b"x").unwrap();
         }
-        assert_eq!(
-            remove_stale_temps(tmp.path()),
-            usize::from(cfg!(target_os = "linux"))
-        );
-        assert!(mine.exists() && other.exists());
+        let removed = remove_stale_temps(tmp.path());
+        assert_eq!(removed, usize::from(cfg!(target_os = "linux")));
+        assert!(mine.exists() && other_host.exists() && other.exists());
+        assert_eq!(dead.exists(), !cfg!(target_os = "linux"));
     }
 }

@@ -12,12 +12,12 @@ use sha2::{Digest, Sha256};
 
 use crate::input::{Item, Part, Template, TemplateError};
 
-/// Bytes kept as they are in a file name; everything else becomes `%XX`.
+/// Bytes kept as they are in a file name; everything else becomes `%XX`. `~` is not among
+/// them: it marks names shortened with a hash, which no value can then imitate.
 const NAME_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
-    .remove(b'~')
     .remove(b',')
     .remove(b'+')
     .remove(b'=')
@@ -50,6 +50,17 @@ pub enum NameError {
         "--name `{template}` has no placeholder, so every item would write the same file; use {{{key}}} or {{n}}"
     )]
     Constant {
+        /// The template.
+        template: String,
+        /// The key's name.
+        key: String,
+    },
+    /// `{n}` next to the key with only digits between: `{n}{id}` gives `112` for n=1, id=12
+    /// and for n=11, id=2.
+    #[error(
+        "--name `{template}`: put a separator such as `-` between {{n}} and {{{key}}}, or different items can get the same name"
+    )]
+    Ambiguous {
         /// The template.
         template: String,
         /// The key's name.
@@ -101,6 +112,12 @@ impl Naming {
         if starts_with_dot || template.literals().any(|t| t.contains(['/', '\\', '\0'])) {
             return Err(NameError::Unsafe(source.to_owned()));
         }
+        if digits_only_between_placeholders(&template) {
+            return Err(NameError::Ambiguous {
+                template: source.to_owned(),
+                key: key.to_owned(),
+            });
+        }
         Ok(Self {
             template,
             key: key.to_owned(),
@@ -118,6 +135,28 @@ impl Naming {
         });
         finish(name)
     }
+}
+
+/// Whether two different placeholders stand with nothing but digits between them. `{n}` is
+/// all digits, so any other separator tells where it ends, and names stay distinct.
+fn digits_only_between_placeholders(template: &Template) -> bool {
+    let mut previous: Option<&str> = None;
+    let mut between = String::new();
+    for part in template.parts() {
+        match part {
+            Part::Literal(text) => between.push_str(text),
+            Part::Placeholder(name) => {
+                if previous.is_some_and(|p| p != name)
+                    && between.chars().all(|c| c.is_ascii_digit())
+                {
+                    return true;
+                }
+                previous = Some(name);
+                between.clear();
+            }
+        }
+    }
+    false
 }
 
 /// Makes a rendered name safe as a whole: not empty, no leading dot, not too long.
@@ -205,6 +244,13 @@ mod tests {
     }
 
     #[test]
+    fn no_value_imitates_a_shortened_name() {
+        let naming = Naming::new(None, "name", "").unwrap();
+        let shortened = naming.file_name(&item(1, &"a".repeat(1000)));
+        assert_ne!(naming.file_name(&item(1, &shortened)), shortened);
+    }
+
+    #[test]
     fn long_names_are_shortened_distinctly() {
         let naming = Naming::new(None, "name", ".json").unwrap();
         let long_a = "a".repeat(1000);
@@ -234,5 +280,16 @@ mod tests {
             Naming::new(Some("{other}"), "id", ""),
             Err(NameError::UnknownPlaceholder { .. })
         ));
+        for ambiguous in ["{n}{id}", "{id}{n}", "{n}0{id}.json"] {
+            assert!(
+                matches!(
+                    Naming::new(Some(ambiguous), "id", ""),
+                    Err(NameError::Ambiguous { .. })
+                ),
+                "{ambiguous}"
+            );
+        }
+        assert!(Naming::new(Some("{n}-{id}"), "id", "").is_ok());
+        assert!(Naming::new(Some("{id}{id}"), "id", "").is_ok());
     }
 }

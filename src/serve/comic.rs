@@ -66,7 +66,8 @@ impl Comic {
             NOUNS[((h >> 16) % NOUNS.len() as u64) as usize]
         );
         // Three comics a week, two days apart, from 2006-01-01 on.
-        let index = id.saturating_sub(1);
+        // Clamped so that dates of absurd ids stay computable; served ids are far below.
+        let index = id.saturating_sub(1).min(1 << 40);
         let days = 13_149 + (index / 3) as i64 * 7 + [0, 2, 4][(index % 3) as usize];
         let (year, month, day) = civil_from_days(days);
         let slug = title.to_lowercase().replace(' ', "_");

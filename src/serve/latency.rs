@@ -50,7 +50,7 @@ impl Latency {
         match *self {
             Latency::None => Duration::ZERO,
             Latency::Fixed(d) => d,
-            Latency::Uniform { min, max } => (min + max) / 2,
+            Latency::Uniform { min, max } => min + (max - min) / 2,
         }
     }
 }

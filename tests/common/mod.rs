@@ -109,3 +109,14 @@ pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Sends `signal` to a child process.
+pub fn send_signal(child: &Child, signal: i32) {
+    let pid = i32::try_from(child.id()).expect("a pid fits in i32");
+    // SAFETY: kill(2) with our own child's pid and a valid signal number.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
