@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{
-    TestServer, assert_complete_comics, comic, files, gather, gather_std, send_signal, summary,
-    wait_until,
+    TestServer, assert_complete_comics, comic, fetch_comics, files, gather, gather_std,
+    send_signal, summary, wait_until,
 };
 
 #[test]
@@ -16,18 +16,7 @@ fn fetches_comics_byte_identical_and_reports_the_404() {
     // Id 200 is past --max-id, so it is a 404 like a missing xkcd comic.
     let server = TestServer::start(&["--max-id", "199"]);
     let out = tempfile::tempdir().unwrap();
-    let run = gather()
-        .args([
-            "fetch",
-            &server.comics(),
-            "--ids",
-            "1-200",
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .assert()
-        .code(1);
+    let run = fetch_comics(&server, "1-200", &["--json"], out.path()).code(1);
     let s = summary(&run.get_output().stdout);
     assert_eq!(
         (s["ok"].as_u64(), s["failed"].as_u64()),
@@ -49,11 +38,7 @@ fn fetches_comics_byte_identical_and_reports_the_404() {
 fn the_real_404_comic_is_a_failure_too() {
     let server = TestServer::start(&[]);
     let out = tempfile::tempdir().unwrap();
-    gather()
-        .args(["fetch", &server.comics(), "--ids", "403-405", "-q", "--out"])
-        .arg(out.path())
-        .assert()
-        .code(1);
+    fetch_comics(&server, "403-405", &["-q"], out.path()).code(1);
     assert_eq!(files(out.path()), vec!["403.json", "405.json"]);
 }
 
@@ -157,20 +142,7 @@ fn interrupt_fetch(
 /// Runs the interrupted fetch again: it must finish the set, and leave nothing but the 200
 /// comics (temp files of a killed run are removed).
 fn rerun_completes_the_job(server: &TestServer, out: &std::path::Path) {
-    gather()
-        .args([
-            "fetch",
-            &server.comics(),
-            "--ids",
-            "1-200",
-            "-c",
-            "50",
-            "-q",
-            "--out",
-        ])
-        .arg(out)
-        .assert()
-        .success();
+    fetch_comics(server, "1-200", &["-c", "50", "-q"], out).success();
     assert_eq!(assert_complete_comics(out), 200);
 }
 
@@ -309,19 +281,7 @@ fn values_fetch_search_pages() {
 fn text_summary_reports_counts_and_effective_concurrency() {
     let server = TestServer::start(&["--latency", "20ms"]);
     let out = tempfile::tempdir().unwrap();
-    let run = gather()
-        .args([
-            "fetch",
-            &server.comics(),
-            "--ids",
-            "1-40",
-            "-c",
-            "20",
-            "--out",
-        ])
-        .arg(out.path())
-        .assert()
-        .success();
+    let run = fetch_comics(&server, "1-40", &["-c", "20"], out.path()).success();
     let text = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
     assert!(
         text.starts_with("40 saved, 0 failed, 0 skipped in "),
@@ -470,19 +430,7 @@ fn a_non_utf8_output_path_is_reported_in_json() {
     let server = TestServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(std::ffi::OsStr::from_bytes(b"out-\xff"));
-    let run = gather()
-        .args([
-            "fetch",
-            &server.comics(),
-            "--ids",
-            "1-2",
-            "--json",
-            "-q",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    let run = fetch_comics(&server, "1-2", &["--json", "-q"], &out).success();
     let s = summary(&run.get_output().stdout);
     assert!(s["out"].as_str().unwrap().ends_with("out-\u{fffd}"), "{s}");
     assert_eq!(assert_complete_comics(&out), 2);

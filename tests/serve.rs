@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use common::{TestServer, comic, files, gather, summary};
+use common::{TestServer, comic, fetch_comics, files, gather, summary};
 
 /// A raw HTTP/1.1 GET; returns the whole response as text.
 fn raw_get(base: &str, path: &str, extra_headers: &str) -> String {
@@ -91,11 +91,7 @@ fn compressed_responses_are_saved_decoded() {
     let raw = raw_get(&server.url, "/1/info.0.json", "Accept-Encoding: gzip\r\n");
     assert!(raw.contains("content-encoding: gzip"), "{raw}");
     let out = tempfile::tempdir().unwrap();
-    gather()
-        .args(["fetch", &server.comics(), "--ids", "1-3", "-q", "--out"])
-        .arg(out.path())
-        .assert()
-        .success();
+    fetch_comics(&server, "1-3", &["-q"], out.path()).success();
     assert_eq!(common::assert_complete_comics(out.path()), 3);
 }
 

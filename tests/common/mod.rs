@@ -120,3 +120,18 @@ pub fn send_signal(child: &Child, signal: i32) {
         "kill({pid}, {signal})"
     );
 }
+
+/// Runs `gather fetch SERVER/{id}/info.0.json --ids IDS EXTRA... --out OUT` to its end.
+pub fn fetch_comics(
+    server: &TestServer,
+    ids: &str,
+    extra: &[&str],
+    out: &Path,
+) -> assert_cmd::assert::Assert {
+    gather()
+        .args(["fetch", &server.comics(), "--ids", ids])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .assert()
+}
