@@ -48,7 +48,8 @@ Examples:
 
 Files are saved atomically (temp file, then rename). Existing files are skipped, so running
 the same command again finishes an interrupted job; --force fetches them again.
-Proxies are taken from HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
+Proxies are taken from HTTP_PROXY, HTTPS_PROXY and NO_PROXY. TLS is always verified: against
+the system's roots, or only against --cacert's.
 ";
 
 const SERVE_HELP: &str = "\
@@ -149,6 +150,10 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub connect_timeout: String,
 
+    /// Trust only the CA certificates in FILE (PEM) to verify servers, instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
     /// Redirects to follow before an item fails.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: usize,
@@ -237,6 +242,14 @@ pub enum ConfigError {
     /// Bad latency.
     #[error(transparent)]
     Latency(#[from] LatencyError),
+    /// `--cacert` could not be read.
+    #[error("cannot read --cacert {path}")]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
@@ -276,6 +289,12 @@ impl FetchArgs {
                 timeout: limit("--timeout", &self.timeout)?,
                 connect_timeout: limit("--connect-timeout", &self.connect_timeout)?,
                 max_redirects: self.max_redirects,
+                ca_certs_pem: self
+                    .cacert
+                    .map(|path| {
+                        std::fs::read(&path).map_err(|source| ConfigError::CaCert { path, source })
+                    })
+                    .transpose()?,
                 ..ClientConfig::default()
             },
         })
