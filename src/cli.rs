@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::bench::BenchConfig;
 use crate::duration::{self, DurationError};
 use crate::fetch::{ClientConfig, FetchConfig};
-use crate::input::{IdSet, InputError, Keys, ListSource, Source, UrlTemplate};
+use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
 use crate::serve::{Latency, LatencyError, ServeConfig};
 
 const EXIT_CODES: &str = "\
@@ -138,6 +138,11 @@ pub struct FetchArgs {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
 
+    /// Fetch only share K of N of the items (1-based, round-robin by position), e.g. 2/8: N
+    /// machines each run one shard into the same layout.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
     /// Fetch items again even if their files exist.
     #[arg(short, long)]
     pub force: bool,
@@ -242,6 +247,9 @@ pub enum ConfigError {
     /// Bad latency.
     #[error(transparent)]
     Latency(#[from] LatencyError),
+    /// Bad `--shard`.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
     /// `--cacert` could not be read.
     #[error("cannot read --cacert {path}")]
     CaCert {
@@ -285,6 +293,7 @@ impl FetchArgs {
             name: self.name,
             force: self.force,
             concurrency: self.concurrency as usize,
+            shard: self.shard.as_deref().map(str::parse::<Shard>).transpose()?,
             client: ClientConfig {
                 timeout: limit("--timeout", &self.timeout)?,
                 connect_timeout: limit("--connect-timeout", &self.connect_timeout)?,

@@ -91,6 +91,10 @@ fn bad_input_exits_2_with_one_clear_line() {
             "needs a unit",
         ),
         (
+            vec![url, "--ids", "1", "--shard", "0/3", "--out", out],
+            "--shard `0/3`",
+        ),
+        (
             vec!["--input", "/nonexistent/urls.txt", "--out", out],
             "cannot read URL list /nonexistent/urls.txt",
         ),

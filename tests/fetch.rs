@@ -435,3 +435,22 @@ fn a_non_utf8_output_path_is_reported_in_json() {
     assert!(s["out"].as_str().unwrap().ends_with("out-\u{fffd}"), "{s}");
     assert_eq!(assert_complete_comics(&out), 2);
 }
+
+#[test]
+fn shards_split_the_job_and_together_complete_it() {
+    let server = TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let run = fetch_comics(&server, "1-31", &["--shard", &shard, "--json"], out.path());
+        let s = summary(&run.success().get_output().stdout);
+        // 31 items dealt to 3 shards: 11, 10, 10.
+        let expected = if k == 1 { 11 } else { 10 };
+        assert_eq!(
+            (s["ok"].as_u64(), s["skipped"].as_u64()),
+            (Some(expected), Some(0)),
+            "{shard}: {s}"
+        );
+    }
+    assert_eq!(assert_complete_comics(out.path()), 31);
+}

@@ -159,6 +159,7 @@ pub async fn run(
             name: None,
             force: true,
             concurrency,
+            shard: None,
             client: ClientConfig::default(),
         };
         let summary = fetch::fetch(fetch_config, &cancel, |_| {}).await?;

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::input::{InputError, Source};
+use futures::StreamExt;
+
+use crate::input::{InputError, Shard, Source};
 use crate::save::{NameError, Naming, OutputDir, SetupError};
 
 /// A validated fetch job.
@@ -28,6 +30,8 @@ pub struct FetchConfig {
     pub force: bool,
     /// Downloads at once.
     pub concurrency: usize,
+    /// Only this share of the input, if given.
+    pub shard: Option<Shard>,
     /// Client settings.
     pub client: ClientConfig,
 }
@@ -68,6 +72,18 @@ pub async fn fetch(
     })?;
     // The input is opened before the output directory is touched: a bad input creates nothing.
     let entries = config.source.open().await?;
+    let entries = match config.shard {
+        Some(shard) => entries
+            .filter(move |entry| {
+                let n = match entry {
+                    Ok(item) => item.n,
+                    Err(rejected) => rejected.n,
+                };
+                std::future::ready(shard.contains(n))
+            })
+            .boxed(),
+        None => entries,
+    };
     let out = OutputDir::open(&config.out, naming, config.force)?;
     let mut summary = Summary::default();
     let end = run(

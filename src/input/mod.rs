@@ -5,9 +5,11 @@
 //! by line as the engine asks for more.
 
 mod ids;
+mod shard;
 mod template;
 
 pub use ids::{IdSet, IdsError};
+pub use shard::{Shard, ShardError};
 pub use template::{Part, Template, TemplateError};
 
 use std::path::PathBuf;
