@@ -21,8 +21,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::input::Item;
 
-/// Bodies up to this size are kept in memory and written in one blocking call; larger ones
-/// are streamed to their temp file as they arrive, so memory stays bounded per request.
+/// Bodies up to this size are kept in memory and written at commit, inline; larger ones are
+/// streamed to their temp file (through the blocking pool) as they arrive, so memory stays
+/// bounded per request.
 const SPILL_AT: usize = 256 * 1024;
 
 const TEMP_PREFIX: &str = ".gather-";
@@ -161,14 +162,13 @@ impl AtomicFile {
                     .map_err(io::Error::other)??;
             }
             None => {
-                let (dir, buffer) = (self.dir, self.buffer);
-                tokio::task::spawn_blocking(move || {
-                    temp_with(&dir, &buffer)?
-                        .persist(&target)
-                        .map_err(|e| e.error)
-                })
-                .await
-                .map_err(io::Error::other)??;
+                // A body that fit in memory is saved right here, on the runtime thread: a few
+                // small syscalls, cheaper than a hop to the blocking pool and back. Measured on
+                // 100,000 files to tmpfs: 3.65-4.02 s -> 2.83-3.04 s wall, sys time 4.1 -> 2.7 s,
+                // context switches 270k -> 80k; to disk, no slower (50.5 s vs 48.5 s side by side).
+                temp_with(&self.dir, &self.buffer)?
+                    .persist(&target)
+                    .map_err(|e| e.error)?;
             }
         }
         Ok(len)
