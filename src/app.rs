@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use tokio_util::sync::CancellationToken;
 
 use crate::bench::{self, BenchError};
-use crate::cli::{BenchArgs, Cli, Command, ConfigError, FetchArgs, ServeArgs};
+use crate::cli::{BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, ServeArgs};
 use crate::fetch::{self, FetchError};
 use crate::report::{self, Progress};
 use crate::serve;
@@ -118,6 +118,16 @@ async fn run_serve(args: ServeArgs) -> Result<Status, AppError> {
 }
 
 async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
+    if let Some(BenchWorkload::Sleep(args)) = args.workload {
+        let json = args.json;
+        let result = bench::sleep::run(args.into_config()?).await;
+        if json {
+            print(&format!("{:#}\n", report::sleep_json(&result)));
+        } else {
+            print(&report::sleep_text(&result));
+        }
+        return Ok(Status::Success);
+    }
     let json = args.json;
     let config = args.into_config()?;
     let cancel = cancel_on_signal();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchConfig;
+use crate::bench::sleep::SleepConfig;
 use crate::duration::{self, DurationError};
 use crate::fetch::{ClientConfig, FetchConfig};
 use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
@@ -199,7 +200,12 @@ pub struct ServeArgs {
 
 /// `gather bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Another workload instead of the xkcd fetch.
+    #[command(subcommand)]
+    pub workload: Option<BenchWorkload>,
+
     /// Comics to fetch in each run: ids from 1 on (comic 404, a 404 as on xkcd, is left out).
     #[arg(short = 'n', long, value_name = "COUNT", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -225,6 +231,43 @@ pub struct BenchArgs {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The workloads of `gather bench` besides the xkcd fetch.
+#[derive(Debug, Subcommand)]
+pub enum BenchWorkload {
+    /// N tasks that each sleep, all at once: waiting at scale.
+    #[command(
+        after_help = "Examples:\n  gather bench sleep --tasks 1000000\n  gather bench sleep -n 3 --duration 2s --json"
+    )]
+    Sleep(SleepArgs),
+}
+
+/// `gather bench sleep`.
+#[derive(Debug, Args)]
+pub struct SleepArgs {
+    /// How many tasks.
+    #[arg(short = 'n', long, default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub tasks: u64,
+
+    /// How long each task sleeps.
+    #[arg(short, long, value_name = "DURATION", default_value = "1s")]
+    pub duration: String,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SleepArgs {
+    /// Checks the arguments and builds the sleep config.
+    pub fn into_config(self) -> Result<SleepConfig, ConfigError> {
+        Ok(SleepConfig {
+            tasks: self.tasks,
+            duration: parse_duration("--duration", &self.duration)?,
+        })
+    }
 }
 
 /// Why the command line does not make a valid config.

@@ -67,3 +67,33 @@ fn bench_leaves_out_the_missing_comic_404() {
         );
     }
 }
+
+#[test]
+fn bench_sleep_runs_many_waits_in_about_one() {
+    let run = gather()
+        .args([
+            "bench",
+            "sleep",
+            "--tasks",
+            "20000",
+            "--duration",
+            "200ms",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(s["tasks"], 20000);
+    let wall = s["wall_secs"].as_f64().unwrap();
+    // 20,000 sleeps of 200 ms: 4,000 s one after another, about 0.2 s at once.
+    assert!(wall >= 0.2, "{s}");
+    assert!(s["speedup"].as_f64().unwrap() > 1000.0, "{s}");
+}
+
+#[test]
+fn bench_sleep_refuses_flags_of_the_fetch_bench() {
+    gather()
+        .args(["bench", "--count", "5", "sleep"])
+        .assert()
+        .code(2);
+}

@@ -1,5 +1,8 @@
 //! `gather bench`: the seeds' xkcd experiment. The same fetch, once sequentially and once
 //! concurrently, timed against the built-in server (or a real one), with the ideal times.
+//! `bench sleep` ([`sleep`]) is the waiting-only workload at scale.
+
+pub mod sleep;
 
 use std::time::Duration;
 

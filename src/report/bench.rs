@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::human_duration;
 use crate::bench::BenchReport;
+use crate::bench::sleep::SleepReport;
 
 /// The table `gather bench` prints: a heading line, then one row per run.
 pub fn bench_table(report: &BenchReport) -> String {
@@ -76,5 +77,29 @@ pub fn bench_json(report: &BenchReport) -> Value {
         "count": report.count,
         "interrupted": report.interrupted,
         "runs": runs,
+    })
+}
+
+/// The `bench sleep` result for people.
+pub fn sleep_text(report: &SleepReport) -> String {
+    let config = report.config;
+    format!(
+        "gather bench sleep: {} tasks, each sleeping {}\n  all at once        {}\n  one after another  {} (computed)\n  overhead           {} over one sleep\n",
+        config.tasks,
+        human_duration(config.duration),
+        human_duration(report.wall),
+        human_duration(report.sequential()),
+        human_duration(report.wall.saturating_sub(config.duration)),
+    )
+}
+
+/// The `bench sleep` result for scripts.
+pub fn sleep_json(report: &SleepReport) -> Value {
+    json!({
+        "tasks": report.config.tasks,
+        "sleep_secs": report.config.duration.as_secs_f64(),
+        "wall_secs": report.wall.as_secs_f64(),
+        "sequential_secs": report.sequential().as_secs_f64(),
+        "speedup": report.sequential().as_secs_f64() / report.wall.as_secs_f64().max(f64::MIN_POSITIVE),
     })
 }

@@ -6,7 +6,7 @@ mod bench;
 mod progress;
 mod summary;
 
-pub use bench::{bench_json, bench_table};
+pub use bench::{bench_json, bench_table, sleep_json, sleep_text};
 pub use progress::Progress;
 pub use summary::{summary_json, summary_text};
 
