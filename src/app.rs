@@ -71,12 +71,7 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet) = (args.json, args.quiet);
     let config = args.into_config()?;
     let out = config.out.clone();
-    let len = config.source.len_hint();
-    let len = match config.shard {
-        Some(shard) => len.map(|len| shard.share_of(len)),
-        None => len,
-    };
-    let progress = Progress::new(len, quiet);
+    let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();
     let summary = fetch::fetch(config, &cancel, |record| progress.observe(record)).await?;
     progress.finish();

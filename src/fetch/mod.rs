@@ -36,6 +36,15 @@ pub struct FetchConfig {
     pub client: ClientConfig,
 }
 
+impl FetchConfig {
+    /// How many items this fetch will take (its shard's share), when known without reading
+    /// the input.
+    pub fn len_hint(&self) -> Option<u64> {
+        let len = self.source.len_hint()?;
+        Some(self.shard.map_or(len, |shard| shard.share_of(len)))
+    }
+}
+
 /// Why a fetch could not start. Item failures are not errors: they are in the [`Summary`].
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
