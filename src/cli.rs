@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::bench::BenchConfig;
 use crate::bench::sleep::SleepConfig;
 use crate::duration::{self, DurationError};
-use crate::fetch::{ClientConfig, FetchConfig};
+use crate::fetch::{ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
 use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
-use crate::serve::{Latency, LatencyError, ServeConfig};
+use crate::rate::RateError;
+use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -43,12 +44,18 @@ Examples:
   gather fetch 'http://127.0.0.1:8080/search?q={name}' \\
       --values Yash,KOSS,'Your Name' --name '{name}.html' --out pages/
 
+  # a flaky API: 5 retries, at most 20 requests a second, JSON bodies only
+  gather fetch 'http://127.0.0.1:8080/{id}/info.0.json' --ids 1-1000 --out comics/ \
+      --retries 5 --rate 20/s --validate json
+
   # a list of URLs, one per line, from a file or stdin; a JSON summary on stdout
   seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \\
       | gather fetch --input - --name '{n}.json' --out comics/ --json
 
-Files are saved atomically (temp file, then rename). Existing files are skipped, so running
-the same command again finishes an interrupted job; --force fetches them again.
+Files are saved atomically (temp file, then rename): a file under its final name is always
+whole, even after kill -9. Existing files are skipped, so running the same command again
+finishes an interrupted or killed job; --force fetches them again. A body is saved only if it
+is as long as its Content-Length, within --max-size, and passes --validate.
 Proxies are taken from HTTP_PROXY, HTTPS_PROXY and NO_PROXY. TLS is always verified: against
 the system's roots, or only against --cacert's.
 ";
@@ -59,6 +66,10 @@ Examples:
   gather serve --port 0 --latency 50ms..150ms    # a free port, printed on the first line
   curl http://127.0.0.1:8080/1/info.0.json
   curl 'http://127.0.0.1:8080/search?q=Your%20Name'
+
+  # a flaky, throttled API: 10% 5xx, 5% resets, 2% stalls, 3% short bodies, 429 past 500/s
+  gather serve --port 0 --fail-rate 0.1 --reset-rate 0.05 --stall-rate 0.02 \
+      --truncate-rate 0.03 --rate-limit 500/s --seed 1
 
 Routes: /{id}/info.0.json (404 for 404 and ids above --max-id), /info.0.json (the latest),
 /search?q=NAME (an HTML page). Stops on Ctrl-C.";
@@ -164,6 +175,36 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: usize,
 
+    /// Retries of an item after a transient failure (connect error, timeout, reset, short
+    /// body, 408, 429, 5xx); 0 for none.
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Retries and limits")]
+    pub retries: u32,
+
+    /// Wait before the first retry; doubled, with jitter, for each next one.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", help_heading = "Retries and limits")]
+    pub retry_delay: String,
+
+    /// Longest wait before a retry, a server's Retry-After included.
+    #[arg(long, value_name = "DURATION", default_value = "30s", help_heading = "Retries and limits")]
+    pub retry_max_delay: String,
+
+    /// Send at most this many requests per period, retries included (e.g. 50/s, 600/m).
+    #[arg(long, value_name = "RATE", help_heading = "Retries and limits")]
+    pub rate: Option<String>,
+
+    /// At most N requests in flight to any one host.
+    #[arg(long, value_name = "N", help_heading = "Retries and limits",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_host: Option<u32>,
+
+    /// Fail items whose body is larger than SIZE (e.g. 500k, 10MB, 1GiB); they are not saved.
+    #[arg(long, value_name = "SIZE", help_heading = "Retries and limits")]
+    pub max_size: Option<String>,
+
+    /// Fail items whose body is not in this format (e.g. an HTML error page with 200).
+    #[arg(long, value_name = "FORMAT", help_heading = "Retries and limits")]
+    pub validate: Option<ValidateArg>,
+
     /// Print the summary, with every failure, as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -171,6 +212,13 @@ pub struct FetchArgs {
     /// No progress bar and no per-failure lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Formats `--validate` checks.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ValidateArg {
+    /// The body parses as JSON.
+    Json,
 }
 
 /// `gather serve`.
@@ -196,6 +244,35 @@ pub struct ServeArgs {
     /// Compress responses (gzip, brotli) for clients that accept it.
     #[arg(long)]
     pub compress: bool,
+
+    /// Fraction of requests answered with HTTP 500 or 503.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    pub fail_rate: f64,
+
+    /// Fraction of requests whose connection is closed before any response.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    pub reset_rate: f64,
+
+    /// Fraction of responses that send half their body, then wait --stall-for.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    pub stall_rate: f64,
+
+    /// How long a stalled body waits before it finishes.
+    #[arg(long, value_name = "DURATION", default_value = "60s", help_heading = "Faults")]
+    pub stall_for: String,
+
+    /// Fraction of responses cut off halfway through their Content-Length.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    pub truncate_rate: f64,
+
+    /// Answer 429 Too Many Requests, with Retry-After, past this rate (e.g. 50/s).
+    #[arg(long, value_name = "RATE", help_heading = "Faults")]
+    pub rate_limit: Option<String>,
+
+    /// Seed for choosing which requests fail (default: random); the same seed and order of
+    /// requests give the same faults.
+    #[arg(long, value_name = "N", help_heading = "Faults")]
+    pub seed: Option<u64>,
 }
 
 /// `gather bench`.
@@ -293,6 +370,15 @@ pub enum ConfigError {
     /// Bad `--shard`.
     #[error(transparent)]
     Shard(#[from] ShardError),
+    /// Bad `--rate` or `--rate-limit`.
+    #[error(transparent)]
+    Rate(#[from] RateError),
+    /// Bad fault rates.
+    #[error(transparent)]
+    Faults(#[from] FaultError),
+    /// Bad `--max-size`.
+    #[error("--max-size `{0}` is not a size (write e.g. 500k, 10MB or 1GiB)")]
+    Size(String, #[source] parse_size::Error),
     /// `--cacert` could not be read.
     #[error("cannot read --cacert {path}")]
     CaCert {
@@ -349,6 +435,24 @@ impl FetchArgs {
                     .transpose()?,
                 ..ClientConfig::default()
             },
+            policy: ItemPolicy {
+                retry: RetryPolicy {
+                    retries: self.retries,
+                    delay: parse_duration("--retry-delay", &self.retry_delay)?,
+                    max_delay: parse_duration("--retry-max-delay", &self.retry_max_delay)?,
+                },
+                rate: self.rate.as_deref().map(str::parse).transpose()?,
+                per_host: self.per_host.map(|n| n as usize),
+                max_size: self
+                    .max_size
+                    .map(|text| {
+                        parse_size::parse_size(&text).map_err(|e| ConfigError::Size(text, e))
+                    })
+                    .transpose()?,
+                validate: self.validate.map(|format| match format {
+                    ValidateArg::Json => Validate::Json,
+                }),
+            },
         })
     }
 }
@@ -356,10 +460,21 @@ impl FetchArgs {
 impl ServeArgs {
     /// Checks the arguments and builds the server config.
     pub fn into_config(self) -> Result<ServeConfig, ConfigError> {
+        let faults = Faults {
+            fail_rate: self.fail_rate,
+            reset_rate: self.reset_rate,
+            stall_rate: self.stall_rate,
+            truncate_rate: self.truncate_rate,
+            stall_for: parse_duration("--stall-for", &self.stall_for)?,
+            rate_limit: self.rate_limit.as_deref().map(str::parse).transpose()?,
+            seed: self.seed.unwrap_or_else(rand::random),
+        };
+        faults.validate()?;
         Ok(ServeConfig {
             latency: self.latency.parse::<Latency>()?,
             max_id: self.max_id,
             compress: self.compress,
+            faults,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod duration;
 pub mod fetch;
 pub mod input;
+pub mod rate;
 pub mod report;
 pub mod save;
 pub mod serve;

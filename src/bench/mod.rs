@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::fetch::{self, ClientConfig, FetchConfig, FetchError, Summary};
+use crate::fetch::{self, ClientConfig, FetchConfig, FetchError, ItemPolicy, Summary};
 use crate::input::{IdSet, Keys, Source, UrlTemplate};
 use crate::serve::{Latency, MISSING_ID, ServeConfig, Server};
 
@@ -119,7 +119,7 @@ pub async fn run(
                 latency: config.latency,
                 // One past `count`: the ids skip the missing comic 404.
                 max_id: (config.count + 1).max(ServeConfig::default().max_id),
-                compress: false,
+                ..ServeConfig::default()
             })
             .await
             .map_err(BenchError::Server)?,
@@ -164,6 +164,7 @@ pub async fn run(
             concurrency,
             shard: None,
             client: ClientConfig::default(),
+            policy: ItemPolicy::default(),
         };
         let summary = fetch::fetch(fetch_config, &cancel, |_| {}).await?;
         let interrupted = summary.interrupted;

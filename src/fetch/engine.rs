@@ -9,68 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{Stream, StreamExt};
-use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
-use crate::input::{Entry, Item};
+use super::item::{Fetcher, ItemError};
+use crate::input::Entry;
 use crate::save::OutputDir;
-
-/// Why one item failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ItemError {
-    /// The input line was not a fetchable URL.
-    #[error("{0}")]
-    Rejected(String),
-    /// The server answered with a non-2xx status.
-    #[error("HTTP {}", status_text(*.0))]
-    Status(StatusCode),
-    /// The request failed: connect, TLS, timeout, reset, bad body.
-    #[error("{}", request_error_text(.0))]
-    Request(#[from] reqwest::Error),
-    /// Writing the file failed.
-    #[error("saving failed: {0}")]
-    Save(#[from] std::io::Error),
-}
-
-impl ItemError {
-    /// The HTTP status, if the server answered.
-    pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            ItemError::Status(status) => Some(*status),
-            ItemError::Request(e) => e.status(),
-            _ => None,
-        }
-    }
-}
-
-fn status_text(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("{} {reason}", status.as_u16()),
-        None => status.as_u16().to_string(),
-    }
-}
-
-/// reqwest's own message plus its causes, without the URL (the record carries it).
-fn request_error_text(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        return "timed out".to_owned();
-    }
-    let mut text = error.to_string();
-    if let Some(cut) = text.find(" for url (") {
-        text.truncate(cut);
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// How one item ended.
 #[derive(Debug)]
@@ -127,6 +70,8 @@ pub struct Record {
     pub file: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
+    /// Requests sent for it: 1 plus its retries; 0 if it was skipped or rejected.
+    pub attempts: u32,
     /// When its phases happened.
     pub timing: Timing,
 }
@@ -142,21 +87,18 @@ pub struct RunEnd {
     pub abandoned: u64,
 }
 
-/// Bytes of a non-2xx body read (and thrown away) so that its connection can be reused.
-const ERROR_BODY_DRAIN: usize = 64 * 1024;
-
 /// How long in-flight items may still run after `cancel`, before they are dropped.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the engine over `entries` until they are done or `cancel` is cancelled.
 ///
-/// On cancel, no new item starts; items in flight get [`DRAIN_GRACE`] to finish (and are
-/// counted), then the rest are dropped: their temp files are deleted and nothing appears under
-/// a final name.
+/// On cancel, no new item starts and no failed item is retried; items in flight get
+/// [`DRAIN_GRACE`] to finish (and are counted), then the rest are dropped: their temp files are
+/// deleted and nothing appears under a final name.
 pub async fn run<S>(
     entries: S,
     out: &OutputDir,
-    client: &reqwest::Client,
+    fetcher: &Fetcher,
     concurrency: usize,
     cancel: &CancellationToken,
     mut observe: impl FnMut(Record),
@@ -172,7 +114,7 @@ where
             .take_until(cancel.cancelled())
             .map(|entry| {
                 started.fetch_add(1, Ordering::Relaxed);
-                fetch_entry(entry, out, client, t0)
+                fetch_entry(entry, out, fetcher, t0, cancel)
             })
             .buffer_unordered(concurrency.max(1));
         tokio::pin!(records);
@@ -207,8 +149,9 @@ where
 async fn fetch_entry(
     entry: Entry,
     out: &OutputDir,
-    client: &reqwest::Client,
+    fetcher: &Fetcher,
     t0: Instant,
+    cancel: &CancellationToken,
 ) -> Record {
     let item = match entry {
         Ok(item) => item,
@@ -218,61 +161,27 @@ async fn fetch_entry(
                 url: rejected.text,
                 file: None,
                 outcome: Outcome::Failed(ItemError::Rejected(rejected.reason)),
+                attempts: 0,
                 timing: Timing::at(t0.elapsed()),
             };
         }
     };
-    let Item { n, ref url, .. } = item;
     let name = out.file_name(&item);
     let mut timing = Timing::at(t0.elapsed());
-    let outcome = if out.should_skip(&name) {
-        Outcome::Skipped
+    let (outcome, attempts) = if out.should_skip(&name) {
+        (Outcome::Skipped, 0)
     } else {
-        match download(url, out, client, t0, &mut timing, &name).await {
-            Ok(bytes) => Outcome::Saved { bytes },
-            Err(e) => {
-                // A failed request took time too: until it failed.
-                timing.body = t0.elapsed();
-                Outcome::Failed(e)
-            }
-        }
+        fetcher
+            .fetch(&item.url, out, &name, t0, &mut timing, cancel)
+            .await
     };
     timing.end = t0.elapsed();
     Record {
-        n,
+        n: item.n,
         url: item.url.into(),
         file: Some(name),
         outcome,
+        attempts,
         timing,
     }
-}
-
-async fn download(
-    url: &Url,
-    out: &OutputDir,
-    client: &reqwest::Client,
-    t0: Instant,
-    timing: &mut Timing,
-    name: &str,
-) -> Result<u64, ItemError> {
-    let mut response = client.get(url.clone()).send().await?;
-    timing.response = t0.elapsed();
-    let status = response.status();
-    if !status.is_success() {
-        // Read a short error body to its end, so the connection goes back to the pool.
-        let mut drained = 0;
-        while drained < ERROR_BODY_DRAIN {
-            match response.chunk().await {
-                Ok(Some(chunk)) => drained += chunk.len(),
-                _ => break,
-            }
-        }
-        return Err(ItemError::Status(status));
-    }
-    let mut file = out.create();
-    while let Some(chunk) = response.chunk().await? {
-        file.write(&chunk).await?;
-    }
-    timing.body = t0.elapsed();
-    Ok(file.commit(name).await?)
 }

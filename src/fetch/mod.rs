@@ -2,10 +2,15 @@
 
 mod client;
 mod engine;
+mod item;
+mod limits;
+mod retry;
 mod summary;
 
 pub use client::{ClientConfig, USER_AGENT, build as build_client};
-pub use engine::{DRAIN_GRACE, ItemError, Outcome, Record, RunEnd, Timing, run};
+pub use engine::{DRAIN_GRACE, Outcome, Record, RunEnd, Timing, run};
+pub use item::{Fetcher, ItemError, ItemPolicy, Validate};
+pub use retry::RetryPolicy;
 pub use summary::{Failure, Summary};
 
 use std::path::PathBuf;
@@ -34,6 +39,8 @@ pub struct FetchConfig {
     pub shard: Option<Shard>,
     /// Client settings.
     pub client: ClientConfig,
+    /// Retries, limits and body checks.
+    pub policy: ItemPolicy,
 }
 
 impl FetchConfig {
@@ -76,9 +83,13 @@ pub async fn fetch(
         config.source.extension(),
     )?;
     let client = build_client(&ClientConfig {
-        pool_per_host: config.concurrency,
+        pool_per_host: config
+            .policy
+            .per_host
+            .map_or(config.concurrency, |per_host| per_host.min(config.concurrency)),
         ..config.client
     })?;
+    let fetcher = Fetcher::new(client, config.policy);
     // The input is opened before the output directory is touched: a bad input creates nothing.
     let entries = config.source.open().await?;
     let entries = match config.shard {
@@ -98,7 +109,7 @@ pub async fn fetch(
     let end = run(
         entries,
         &out,
-        &client,
+        &fetcher,
         config.concurrency,
         cancel,
         |record| {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::engine::{ItemError, Outcome, Record, RunEnd};
+use super::engine::{Outcome, Record, RunEnd};
 
 /// One failed item, as listed in the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,7 +15,9 @@ pub struct Failure {
     pub url: String,
     /// The HTTP status, when the server answered.
     pub status: Option<u16>,
-    /// Why it failed.
+    /// Requests sent for it (1 plus its retries).
+    pub attempts: u32,
+    /// Why it failed (on its last attempt).
     pub reason: String,
 }
 
@@ -28,8 +30,10 @@ pub struct Summary {
     pub failed: u64,
     /// Items skipped because their files existed.
     pub skipped: u64,
-    /// Requests sent: saved items plus failed ones that got as far as a request.
+    /// Requests sent, retries included.
     pub requests: u64,
+    /// Requests that were retries of an earlier failed one.
+    pub retries: u64,
     /// Items dropped in flight by an interruption.
     pub abandoned: u64,
     /// Body bytes saved.
@@ -47,24 +51,24 @@ pub struct Summary {
 impl Summary {
     /// Counts one record.
     pub fn add(&mut self, record: Record) {
+        self.requests += u64::from(record.attempts);
+        self.retries += u64::from(record.attempts.saturating_sub(1));
+        if record.attempts > 0 {
+            self.latency_sum += record.timing.latency();
+        }
         match record.outcome {
             Outcome::Saved { bytes } => {
                 self.ok += 1;
-                self.requests += 1;
                 self.bytes += bytes;
-                self.latency_sum += record.timing.latency();
             }
             Outcome::Skipped => self.skipped += 1,
             Outcome::Failed(error) => {
                 self.failed += 1;
-                if !matches!(error, ItemError::Rejected(_)) {
-                    self.requests += 1;
-                    self.latency_sum += record.timing.latency();
-                }
                 self.failures.push(Failure {
                     n: record.n,
                     url: record.url,
                     status: error.status().map(|s| s.as_u16()),
+                    attempts: record.attempts,
                     reason: error.to_string(),
                 });
             }

@@ -50,7 +50,8 @@ mod snapshots {
             ok,
             failed: 1,
             skipped: 2,
-            requests: ok + 1,
+            requests: ok + 4,
+            retries: 3,
             abandoned: 0,
             bytes: ok * 512,
             wall: Duration::from_millis(wall_ms),
@@ -60,6 +61,7 @@ mod snapshots {
                 n: 200,
                 url: "http://127.0.0.1:8080/200/info.0.json".to_owned(),
                 status: Some(404),
+                attempts: 1,
                 reason: "HTTP 404 Not Found".to_owned(),
             }],
         }

@@ -44,7 +44,11 @@ impl Progress {
         {
             // A closed stderr (`2>&1 | head`) must not stop the fetch: errors are ignored.
             self.bar.suspend(|| {
-                let _ = writeln!(std::io::stderr(), "failed: {}: {error}", record.url);
+                let tries = match record.attempts {
+                    0 | 1 => String::new(),
+                    n => format!(" (after {n} attempts)"),
+                };
+                let _ = writeln!(std::io::stderr(), "failed: {}: {error}{tries}", record.url);
             });
         }
     }

@@ -29,8 +29,13 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
     ));
     if summary.requests > 0 {
         text.push_str(&format!(
-            "  requests     {} at {:.1}/s, mean latency {}\n",
+            "  requests     {}{} at {:.1}/s, mean latency {}\n",
             summary.requests,
+            match summary.retries {
+                0 => String::new(),
+                1 => " (1 retry)".to_owned(),
+                n => format!(" ({n} retries)"),
+            },
             summary.requests_per_sec(),
             human_duration(summary.latency_sum / summary.requests.try_into().unwrap_or(u32::MAX)),
         ));
@@ -51,6 +56,7 @@ pub fn summary_json(summary: &Summary, out: &Path) -> Value {
         "failed": summary.failed,
         "skipped": summary.skipped,
         "requests": summary.requests,
+        "retries": summary.retries,
         "abandoned": summary.abandoned,
         "interrupted": summary.interrupted,
         "bytes": summary.bytes,

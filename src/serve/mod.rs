@@ -3,33 +3,41 @@
 //!
 //! Routes: `GET /{id}/info.0.json` (a comic; 404 for id 0, 404 and ids above `max_id`),
 //! `GET /info.0.json` (the latest comic), `GET /search?q=NAME` (an HTML page naming the query).
-//! Latency is a non-blocking sleep before each response. The caller binds the listener and owns
-//! shutdown, so tests bind `127.0.0.1:0`.
+//! Latency is a non-blocking sleep before each response; [`Faults`] make a seeded share of
+//! requests misbehave. The caller binds the listener and owns shutdown, so tests bind
+//! `127.0.0.1:0`.
 
 mod comic;
+mod faults;
 mod latency;
 
 pub use comic::{Comic, MISSING_ID, comic_json, search_page};
+pub use faults::{FaultError, Faults};
 pub use latency::{Latency, LatencyError};
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 /// How the server behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServeConfig {
     /// Delay before each response.
     pub latency: Latency,
@@ -37,6 +45,8 @@ pub struct ServeConfig {
     pub max_id: u64,
     /// Compress responses (gzip, brotli) for clients that accept it.
     pub compress: bool,
+    /// Injected faults and the rate limit.
+    pub faults: Faults,
 }
 
 impl Default for ServeConfig {
@@ -45,19 +55,28 @@ impl Default for ServeConfig {
             latency: Latency::default(),
             max_id: 3000,
             compress: false,
+            faults: Faults::default(),
         }
     }
 }
 
-/// The router with every route and the latency layer.
+/// How long in-flight requests may still run after shutdown (a stalled body could run for
+/// minutes).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The router with every route, the latency layer and, when configured, the fault layer.
 pub fn router(config: &ServeConfig) -> Router {
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/info.0.json", get(latest))
         .route("/{id}/info.0.json", get(comic))
         .route("/search", get(search))
         .fallback(not_found)
         .with_state(config.max_id)
         .layer(middleware::from_fn_with_state(config.latency, delay));
+    if config.faults.any() {
+        let injector = faults::Injector::new(config.faults.clone());
+        router = router.layer(middleware::from_fn_with_state(injector, faults::inject));
+    }
     if config.compress {
         router.layer(tower_http::compression::CompressionLayer::new())
     } else {
@@ -65,18 +84,67 @@ pub fn router(config: &ServeConfig) -> Router {
     }
 }
 
-/// Serves on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves on `listener` until `shutdown` completes, then gives in-flight requests up to
+/// [`SHUTDOWN_GRACE`] to finish.
+///
+/// HTTP/1.1 and HTTP/2 (prior knowledge) on each connection. A response marked by the fault
+/// layer is not sent: its connection is closed instead, as a crashed backend would.
 pub async fn serve(
     listener: TcpListener,
     config: &ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
+    let router = router(config);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(error) => {
+                    // Out of file descriptors or a connection reset while queued: keep serving.
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+            let router = router.clone();
+            async move {
+                let response = router
+                    .oneshot(request.map(Body::new))
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                match response.extensions().get::<faults::CloseConnection>() {
+                    Some(_) => Err(io::Error::other("connection closed by --reset-rate")),
+                    None => Ok(response),
+                }
+            }
+        });
+        let connection = graceful.watch(
+            builder
+                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                .into_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!("connection ended: {error}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::info!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
+    }
+    Ok(())
 }
 
 /// A server running in this process on a free loopback port; stopped on drop.

@@ -1,0 +1,102 @@
+//! Client-side limits on top of `--concurrency`: a request rate (`--rate`) and a cap on
+//! requests in flight to any one host (`--per-host`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use governor::{DefaultDirectRateLimiter, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+
+use crate::rate::Rate;
+
+/// The limits every attempt passes through. Without a rate or a per-host cap it costs
+/// nothing.
+#[derive(Debug, Default)]
+pub struct Limits {
+    rate: Option<DefaultDirectRateLimiter>,
+    per_host: Option<PerHost>,
+}
+
+#[derive(Debug)]
+struct PerHost {
+    limit: usize,
+    hosts: Mutex<HashMap<(String, u16), Arc<Semaphore>>>,
+}
+
+/// Permission to send one request; dropping it frees the host's slot.
+#[derive(Debug)]
+pub struct Pass(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+impl Limits {
+    /// Requests spaced evenly to at most `rate`, and at most `per_host` in flight per host.
+    pub fn new(rate: Option<Rate>, per_host: Option<usize>) -> Self {
+        Self {
+            rate: rate.map(|rate| RateLimiter::direct(rate.quota(false))),
+            per_host: per_host.map(|limit| PerHost {
+                limit: limit.max(1),
+                hosts: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Waits until a request to `url` may go.
+    pub async fn pass(&self, url: &Url) -> Pass {
+        let permit = match &self.per_host {
+            Some(per_host) => {
+                let key = (
+                    url.host_str().unwrap_or_default().to_owned(),
+                    url.port_or_known_default().unwrap_or(0),
+                );
+                let semaphore = {
+                    let mut hosts = per_host.hosts.lock().unwrap_or_else(|e| e.into_inner());
+                    Arc::clone(
+                        hosts
+                            .entry(key)
+                            .or_insert_with(|| Arc::new(Semaphore::new(per_host.limit))),
+                    )
+                };
+                // The semaphore is never closed, so acquiring cannot fail.
+                semaphore.acquire_owned().await.ok()
+            }
+            None => None,
+        };
+        // The rate is taken after the host slot, so a slot's wait is not spent idle.
+        if let Some(rate) = &self.rate {
+            rate.until_ready().await;
+        }
+        Pass(permit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn per_host_caps_each_host_separately() {
+        let limits = Limits::new(None, Some(2));
+        let a: Url = "http://a.test/1".parse().unwrap();
+        let b: Url = "http://b.test/1".parse().unwrap();
+        let held = [limits.pass(&a).await, limits.pass(&a).await];
+        // A third for host a waits; host b is free.
+        let third = tokio::time::timeout(Duration::from_millis(50), limits.pass(&a)).await;
+        assert!(third.is_err(), "host a is full");
+        let _b = limits.pass(&b).await;
+        drop(held);
+        let _a = limits.pass(&a).await;
+    }
+
+    #[tokio::test]
+    async fn rate_spaces_requests() {
+        let limits = Limits::new(Some("20/s".parse().unwrap()), None);
+        let url: Url = "http://a.test/".parse().unwrap();
+        let start = Instant::now();
+        for _ in 0..5 {
+            let _ = limits.pass(&url).await;
+        }
+        // The first goes at once, the next four 50 ms apart (governor's own clock, not tokio's).
+        assert!(start.elapsed() >= Duration::from_millis(190), "{:?}", start.elapsed());
+    }
+}
