@@ -99,6 +99,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // one value per process: boxing would save nothing
 pub enum Command {
     /// Download many URLs concurrently, each into its own file.
     #[command(after_help = format!("{FETCH_HELP}\n{EXIT_CODES}"))]
@@ -177,15 +178,30 @@ pub struct FetchArgs {
 
     /// Retries of an item after a transient failure (connect error, timeout, reset, short
     /// body, 408, 429, 5xx); 0 for none.
-    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Retries and limits")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        help_heading = "Retries and limits"
+    )]
     pub retries: u32,
 
     /// Wait before the first retry; doubled, with jitter, for each next one.
-    #[arg(long, value_name = "DURATION", default_value = "250ms", help_heading = "Retries and limits")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "250ms",
+        help_heading = "Retries and limits"
+    )]
     pub retry_delay: String,
 
     /// Longest wait before a retry, a server's Retry-After included.
-    #[arg(long, value_name = "DURATION", default_value = "30s", help_heading = "Retries and limits")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        help_heading = "Retries and limits"
+    )]
     pub retry_max_delay: String,
 
     /// Send at most this many requests per period, retries included (e.g. 50/s, 600/m).
@@ -246,23 +262,48 @@ pub struct ServeArgs {
     pub compress: bool,
 
     /// Fraction of requests answered with HTTP 500 or 503.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        default_value_t = 0.0,
+        help_heading = "Faults"
+    )]
     pub fail_rate: f64,
 
     /// Fraction of requests whose connection is closed before any response.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        default_value_t = 0.0,
+        help_heading = "Faults"
+    )]
     pub reset_rate: f64,
 
     /// Fraction of responses that send half their body, then wait --stall-for.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        default_value_t = 0.0,
+        help_heading = "Faults"
+    )]
     pub stall_rate: f64,
 
     /// How long a stalled body waits before it finishes.
-    #[arg(long, value_name = "DURATION", default_value = "60s", help_heading = "Faults")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        help_heading = "Faults"
+    )]
     pub stall_for: String,
 
     /// Fraction of responses cut off halfway through their Content-Length.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, help_heading = "Faults")]
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        default_value_t = 0.0,
+        help_heading = "Faults"
+    )]
     pub truncate_rate: f64,
 
     /// Answer 429 Too Many Requests, with Retry-After, past this rate (e.g. 50/s).

@@ -47,7 +47,10 @@ impl FromStr for Rate {
             text: text.to_owned(),
             reason: reason.to_owned(),
         };
-        let (count, per) = text.trim().split_once('/').ok_or_else(|| invalid("no `/`"))?;
+        let (count, per) = text
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| invalid("no `/`"))?;
         let count = count
             .trim()
             .parse::<NonZeroU32>()
@@ -98,6 +101,9 @@ mod tests {
         let rate: Rate = "4/s".parse().unwrap();
         assert_eq!(rate.quota(false).burst_size().get(), 1);
         assert_eq!(rate.quota(true).burst_size().get(), 4);
-        assert_eq!(rate.quota(false).replenish_interval(), Duration::from_millis(250));
+        assert_eq!(
+            rate.quota(false).replenish_interval(),
+            Duration::from_millis(250)
+        );
     }
 }

@@ -5,7 +5,8 @@ mod common;
 
 use std::fs;
 
-use common::{files, gather};
+use common::{TestServer, files, gather};
+use gather::serve::search_page;
 
 #[test]
 fn bad_input_exits_2_with_one_clear_line() {
@@ -128,6 +129,100 @@ fn bad_input_exits_2_with_one_clear_line() {
 }
 
 #[test]
+fn bad_retry_limit_and_check_options_exit_2() {
+    let url = "http://127.0.0.1:9/{id}";
+    for (args, expected) in [
+        (vec!["--rate", "0/s"], "`0/s` is not a rate"),
+        (vec!["--rate", "fast"], "`fast` is not a rate"),
+        (
+            vec!["--max-size", "lots"],
+            "--max-size `lots` is not a size",
+        ),
+        (vec!["--retry-delay", "5"], "needs a unit"),
+        (vec!["--retries=-1"], "invalid value '-1'"),
+        (vec!["--per-host", "0"], "invalid value '0'"),
+        (vec!["--validate", "xml"], "invalid value 'xml'"),
+    ] {
+        let run = gather()
+            .args(["fetch", url, "--ids", "1", "--out", "never-created"])
+            .args(&args)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(!std::path::Path::new("never-created").exists());
+}
+
+#[test]
+fn hostile_values_and_urls_stay_inside_out_and_never_share_a_file() {
+    let server = TestServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let long = "x".repeat(300);
+    let longer = format!("{long}y");
+    let values = [
+        "../escape",
+        "..",
+        ".",
+        "/etc/passwd",
+        "a/b",
+        "a%2Fb",
+        "a\\b",
+        ".hidden",
+        "~tilde",
+        &long,
+        &longer,
+        "nul%00byte",
+        "sp ace",
+        "ü",
+        "con",
+    ];
+    gather()
+        .args(["fetch", &format!("{}/search?q={{name}}", server.url), "-q"])
+        .arg("--values")
+        .arg(values.join(","))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    // Nothing outside --out, one file per value, each with its own page.
+    assert_eq!(files(dir.path()), vec!["out"]);
+    let names = files(&out);
+    assert_eq!(names.len(), values.len(), "{names:?}");
+    let mut bodies: Vec<String> = names
+        .iter()
+        .map(|name| {
+            assert!(name.len() <= 255 && !name.starts_with('.'), "{name}");
+            fs::read_to_string(out.join(name)).unwrap()
+        })
+        .collect();
+    let mut expected: Vec<String> = values.iter().map(|v| search_page(v)).collect();
+    bodies.sort();
+    expected.sort();
+    assert_eq!(bodies, expected);
+
+    // The same for a URL list, named by URL: `../` and its encoded twin are distinct files.
+    let list = dir.path().join("urls.txt");
+    let lines: Vec<String> = ["../../x", "..%2F..%2Fx", "%2e%2e", "/"]
+        .iter()
+        .map(|q| format!("{}/search?q={q}", server.url))
+        .collect();
+    fs::write(&list, lines.join("\n")).unwrap();
+    let listed = dir.path().join("listed");
+    gather()
+        .args(["fetch", "-q", "--input"])
+        .arg(&list)
+        .arg("--out")
+        .arg(&listed)
+        .assert()
+        .success();
+    assert_eq!(files(&listed).len(), lines.len(), "{:?}", files(&listed));
+    assert_eq!(files(dir.path()), vec!["listed", "out", "urls.txt"]);
+}
+
+#[test]
 fn bad_serve_and_bench_options_exit_2() {
     for (args, expected) in [
         (
@@ -142,6 +237,15 @@ fn bad_serve_and_bench_options_exit_2() {
             vec!["serve", "--host", "192.0.2.1", "--port", "0"],
             "cannot serve on 192.0.2.1:0",
         ),
+        (
+            vec!["serve", "--fail-rate", "1.5"],
+            "--fail-rate 1.5 is not a fraction",
+        ),
+        (
+            vec!["serve", "--fail-rate", "0.6", "--reset-rate", "0.6"],
+            "add up to 1.2",
+        ),
+        (vec!["serve", "--rate-limit", "50"], "`50` is not a rate"),
         (
             vec!["bench", "--url", "http://127.0.0.1:9/none"],
             "has no placeholder",

@@ -97,6 +97,10 @@ mod tests {
             let _ = limits.pass(&url).await;
         }
         // The first goes at once, the next four 50 ms apart (governor's own clock, not tokio's).
-        assert!(start.elapsed() >= Duration::from_millis(190), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -86,7 +86,9 @@ pub async fn fetch(
         pool_per_host: config
             .policy
             .per_host
-            .map_or(config.concurrency, |per_host| per_host.min(config.concurrency)),
+            .map_or(config.concurrency, |per_host| {
+                per_host.min(config.concurrency)
+            }),
         ..config.client
     })?;
     let fetcher = Fetcher::new(client, config.policy);

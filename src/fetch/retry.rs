@@ -81,7 +81,15 @@ mod tests {
             let base = Duration::from_millis(100 * (1 << i)).min(policy.max_delay);
             assert!(*wait >= base && *wait <= policy.max_delay, "{i}: {wait:?}");
         }
-        assert_eq!(RetryPolicy { retries: 0, ..policy }.backoff().count(), 0);
+        assert_eq!(
+            RetryPolicy {
+                retries: 0,
+                ..policy
+            }
+            .backoff()
+            .count(),
+            0
+        );
     }
 
     #[test]
@@ -89,8 +97,14 @@ mod tests {
         let policy = RetryPolicy::default();
         let backoff = Duration::from_millis(300);
         assert_eq!(policy.wait(None, backoff), backoff);
-        assert_eq!(policy.wait(Some(Duration::from_secs(2)), backoff), Duration::from_secs(2));
-        assert_eq!(policy.wait(Some(Duration::from_secs(3600)), backoff), policy.max_delay);
+        assert_eq!(
+            policy.wait(Some(Duration::from_secs(2)), backoff),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            policy.wait(Some(Duration::from_secs(3600)), backoff),
+            policy.max_delay
+        );
     }
 
     #[test]
@@ -101,7 +115,10 @@ mod tests {
             retry_after(&headers)
         };
         assert_eq!(header("3"), Some(Duration::from_secs(3)));
-        assert_eq!(header("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            header("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         let wait = header(&later).unwrap();
         assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));

@@ -336,6 +336,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn check_reads_memory_and_spilled_bodies() {
+        fn count(body: &mut dyn io::Read) -> usize {
+            io::copy(body, &mut io::sink()).unwrap() as usize
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let out = out(tmp.path());
+        let mut small = out.create();
+        small.write(b"hello").await.unwrap();
+        assert_eq!(small.check(count).await.unwrap(), 5);
+        let mut large = out.create();
+        large.write(&vec![1u8; SPILL_AT + 10]).await.unwrap();
+        large.write(b"tail").await.unwrap();
+        assert_eq!(large.check(count).await.unwrap(), SPILL_AT + 14);
+    }
+
+    #[tokio::test]
+    async fn commit_never_replaces_a_file_unless_forced() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("taken"), b"first").unwrap();
+        let mut file = out(tmp.path()).create();
+        file.write(b"second").await.unwrap();
+        let error = file.commit("taken").await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(names(tmp.path()), vec!["taken"], "the temp file is gone");
+        assert_eq!(fs::read(tmp.path().join("taken")).unwrap(), b"first");
+
+        let forced = OutputDir::open(tmp.path(), Naming::new(None, "id", ".json").unwrap(), true);
+        let mut file = forced.unwrap().create();
+        file.write(b"second").await.unwrap();
+        file.commit("taken").await.unwrap();
+        assert_eq!(fs::read(tmp.path().join("taken")).unwrap(), b"second");
+    }
+
+    #[tokio::test]
     async fn dropped_files_leave_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let out = out(tmp.path());

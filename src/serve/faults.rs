@@ -166,11 +166,16 @@ impl Injector {
 }
 
 /// Middleware: applies the rate limit and the drawn fault to each request.
-pub async fn inject(State(injector): State<Arc<Injector>>, request: Request, next: Next) -> Response {
+pub async fn inject(
+    State(injector): State<Arc<Injector>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(wait) = injector.throttled() {
         // Whole seconds, rounded up: the header has no finer unit.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, "429 Too Many Requests\n").into_response();
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, "429 Too Many Requests\n").into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));

@@ -79,7 +79,20 @@ pub fn files(dir: &Path) -> Vec<String> {
 /// Asserts every file in `dir` is a complete comic `N.json` with the served bytes, and
 /// returns how many there are.
 pub fn assert_complete_comics(dir: &Path) -> usize {
-    let names = files(dir);
+    check_comics(dir, files(dir))
+}
+
+/// Like [`assert_complete_comics`], but temp files (`.gather-*.part`, as a killed run leaves
+/// them) are allowed and not counted.
+pub fn assert_whole_comics(dir: &Path) -> usize {
+    let names = files(dir)
+        .into_iter()
+        .filter(|name| !(name.starts_with(".gather-") && name.ends_with(".part")))
+        .collect();
+    check_comics(dir, names)
+}
+
+fn check_comics(dir: &Path, names: Vec<String>) -> usize {
     for name in &names {
         let id: u64 = name
             .strip_suffix(".json")
@@ -134,4 +147,34 @@ pub fn fetch_comics(
         .arg("--out")
         .arg(out)
         .assert()
+}
+
+/// A raw HTTP/1.1 server on a free loopback port that answers the k-th connection with
+/// `responses[k]` (the last one again after that) and closes it. Returns its URL and the
+/// instant each request arrived.
+pub fn scripted_server(
+    responses: Vec<&'static str>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    std::thread::spawn(move || {
+        for (k, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            seen.lock().unwrap().push(Instant::now());
+            let response = responses[k.min(responses.len() - 1)];
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (url, arrivals)
 }
