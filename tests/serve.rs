@@ -262,3 +262,22 @@ fn connections_are_reused_across_requests() {
         "{connections} connections for 100 requests"
     );
 }
+
+#[test]
+fn serves_thousands_of_concurrent_connections() {
+    // 3,000 requests at once, each held 300 ms by the server: every one is answered, and they
+    // overlap (effective concurrency well above what a small pool could give).
+    let server = TestServer::start(&["--latency", "300ms", "--max-id", "5000"]);
+    let out = tempfile::tempdir().unwrap();
+    let run = common::fetch_comics(
+        &server,
+        "1-403,405-3001",
+        &["-c", "3000", "--retries", "0", "--json", "-q"],
+        out.path(),
+    )
+    .success();
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(s["ok"], 3000, "{s}");
+    assert!(s["effective_concurrency"].as_f64().unwrap() > 500.0, "{s}");
+    assert_eq!(common::assert_complete_comics(out.path()), 3000);
+}
