@@ -205,7 +205,7 @@ fn hostile_values_and_urls_stay_inside_out_and_never_share_a_file() {
 
     // The same for a URL list, named by URL: `../` and its encoded twin are distinct files.
     let list = dir.path().join("urls.txt");
-    let lines: Vec<String> = ["../../x", "..%2F..%2Fx", "%2e%2e", "/"]
+    let lines: Vec<String> = ["../../x", "..%2F..%2Fx", "%2e%2e", "/", "nul\0byte"]
         .iter()
         .map(|q| format!("{}/search?q={q}", server.url))
         .collect();
