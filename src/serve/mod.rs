@@ -85,7 +85,7 @@ pub fn router(config: &ServeConfig) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` completes, then gives in-flight requests up to
-/// [`SHUTDOWN_GRACE`] to finish.
+/// 5 seconds to finish.
 ///
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on each connection. A response marked by the fault
 /// layer is not sent: its connection is closed instead, as a crashed backend would.
