@@ -302,13 +302,17 @@ impl Source {
     }
 }
 
-/// Longest line read from a URL list; a longer one is rejected, so memory stays bounded.
+/// Longest line read from a URL list, in bytes, not counting its newline; a longer one is
+/// rejected, so memory stays bounded.
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Reads one URL per line, lazily. Blank lines and `#` comments are skipped; a line that is not
 /// an http(s) URL, or longer than [`MAX_LINE`], becomes a [`Rejected`] entry; a read error ends
 /// the stream with one.
-fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'static, Entry> {
+///
+/// [`Source::open`] uses this for URL lists; it is public so that the fuzz target (`fuzz/`) can
+/// drive it from memory.
+pub fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'static, Entry> {
     let state = (BufReader::with_capacity(64 * 1024, reader), 0u64, false);
     stream::unfold(state, |(mut reader, mut n, done)| async move {
         if done {
@@ -361,19 +365,22 @@ enum Line {
     End,
 }
 
-/// Reads a line of at most [`MAX_LINE`] bytes into `line`, skipping the rest of a longer one.
+/// Reads a line of at most [`MAX_LINE`] bytes (and its newline) into `line`, skipping the rest
+/// of a longer one.
 async fn read_line(
     reader: &mut (impl AsyncBufReadExt + Unpin),
     line: &mut Vec<u8>,
 ) -> std::io::Result<Line> {
+    // One byte over the limit: a line of exactly MAX_LINE bytes still fits with its newline,
+    // and a longer one shows as MAX_LINE + 1 bytes with no newline.
     let n = (&mut *reader)
-        .take(MAX_LINE as u64)
+        .take(MAX_LINE as u64 + 1)
         .read_until(b'\n', line)
         .await?;
     if n == 0 {
         return Ok(Line::End);
     }
-    if n < MAX_LINE || line.ends_with(b"\n") {
+    if n <= MAX_LINE || line.ends_with(b"\n") {
         return Ok(Line::Whole);
     }
     let mut rest = Vec::new();
@@ -487,6 +494,31 @@ mod tests {
             rejected.reason
         );
         assert_eq!(entries[2].as_ref().unwrap().url.as_str(), "http://c/3");
+    }
+
+    /// Found by the `url_list` fuzz target: a line of exactly `MAX_LINE` bytes was rejected as
+    /// "longer than" `MAX_LINE` (input: 65,536 × `x` and a newline).
+    #[tokio::test]
+    async fn lines_of_exactly_max_line_bytes_are_read() {
+        let url = |len: usize| format!("http://a/{}", "x".repeat(len - "http://a/".len()));
+        let text = format!(
+            "{}\n{}\n{}",
+            url(MAX_LINE),
+            url(MAX_LINE + 1),
+            url(MAX_LINE)
+        );
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let entries: Vec<Entry> = url_lines(text.as_bytes()).collect().await;
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].as_ref().unwrap().key.len(), MAX_LINE);
+        let rejected = entries[1].as_ref().unwrap_err();
+        assert!(
+            rejected.reason.contains("line 2: longer than"),
+            "{}",
+            rejected.reason
+        );
+        // The last line, with no newline.
+        assert_eq!(entries[2].as_ref().unwrap().key.len(), MAX_LINE);
     }
 
     #[test]
