@@ -2,11 +2,15 @@
 //! ended. The exit codes are decided here, in [`Status::code`] and [`SETUP_ERROR`].
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bench::{self, BenchError};
-use crate::cli::{BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, ServeArgs};
+use crate::bench::lab::{self, LabConfig, LabError, LabReport};
+use crate::bench::{self, BenchConfig, BenchError, BenchReport};
+use crate::cli::{
+    BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, ServeArgs,
+};
 use crate::fetch::{self, FetchError};
 use crate::report::{self, Progress};
 use crate::serve;
@@ -48,6 +52,23 @@ pub enum AppError {
     /// The bench could not run.
     #[error(transparent)]
     Bench(#[from] BenchError),
+    /// The lab could not run.
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    /// A chart of the report could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] report::charts::ChartError),
+    /// An output file (`--trace`, `--report`, `--har`) could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `lab-worker` was given something that is not a job.
+    #[error("lab-worker: stdin is not a lab job")]
+    Job(#[source] serde_json::Error),
     /// The server could not bind or serve.
     #[error("cannot serve on {addr}")]
     Serve {
@@ -64,17 +85,31 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
         Command::Fetch(args) => run_fetch(args).await,
         Command::Serve(args) => run_serve(args).await,
         Command::Bench(args) => run_bench(args).await,
+        Command::LabWorker => run_lab_worker().await,
     }
 }
 
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet) = (args.json, args.quiet);
+    let args_har = args.har.clone();
     let config = args.into_config()?;
     let out = config.out.clone();
     let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();
-    let summary = fetch::fetch(config, &cancel, |record| progress.observe(record)).await?;
+    let har_path = args_har;
+    let run_start = std::time::SystemTime::now();
+    let mut har_entries = Vec::new();
+    let summary = fetch::fetch(config, &cancel, |record| {
+        progress.observe(record);
+        if har_path.is_some() {
+            har_entries.extend(report::HarEntry::from_record(record, run_start));
+        }
+    })
+    .await?;
     progress.finish();
+    if let Some(path) = &har_path {
+        write_json(path, &report::har(&har_entries))?;
+    }
     if json {
         print(&format!("{:#}\n", report::summary_json(&summary, &out)));
     } else {
@@ -113,24 +148,51 @@ async fn run_serve(args: ServeArgs) -> Result<Status, AppError> {
 }
 
 async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
-    if let Some(BenchWorkload::Sleep(args)) = args.workload {
-        let json = args.json;
-        let result = bench::sleep::run(args.into_config()?).await;
-        if json {
-            print(&format!("{:#}\n", report::sleep_json(&result)));
-        } else {
-            print(&report::sleep_text(&result));
+    match args.workload {
+        Some(BenchWorkload::Sleep(args)) => {
+            let json = args.json;
+            let result = bench::sleep::run(args.into_config()?).await;
+            if json {
+                print(&format!("{:#}\n", report::sleep_json(&result)));
+            } else {
+                print(&report::sleep_text(&result));
+            }
+            return Ok(Status::Success);
         }
-        return Ok(Status::Success);
+        Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
+        None => {}
     }
-    let json = args.json;
+    let (json, trace, report_path, python) =
+        (args.json, args.trace.clone(), args.report.clone(), args.python);
     let config = args.into_config()?;
     let cancel = cancel_on_signal();
-    let result = bench::run(config, cancel).await?;
+    let result = bench::run(config, cancel.clone()).await?;
     if json {
         print(&format!("{:#}\n", report::bench_json(&result)));
     } else {
         print(&report::bench_table(&result));
+    }
+    if let Some(path) = &trace {
+        let runs = result.runs.iter().map(|run| {
+            let name = format!("{} (concurrency {})", run.mode.as_str(), run.concurrency);
+            (name, "http", &run.timeline)
+        });
+        write_json(path, &report::chrome_trace(runs))?;
+    }
+    if let Some(path) = &report_path
+        && !result.interrupted
+    {
+        eprintln!("gather bench: running the lab for the report ...");
+        let lab = lab::run(
+            LabConfig {
+                python,
+                exe: worker_exe()?,
+                ..LabConfig::default()
+            },
+            cancel,
+        )
+        .await?;
+        write_report(path, &result, &lab)?;
     }
     Ok(if result.interrupted {
         Status::Interrupted
@@ -138,6 +200,97 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Status::SomeFailed
     } else {
         Status::Success
+    })
+}
+
+async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
+    let (json, trace, report_path) = (args.json, args.trace.clone(), args.report.clone());
+    let config = args.into_config(worker_exe()?)?;
+    let cancel = cancel_on_signal();
+    let (tasks, latency) = (config.tasks as u64, config.latency);
+    let result = lab::run(config, cancel.clone()).await?;
+    if json {
+        print(&format!("{:#}\n", report::lab_json(&result)));
+    } else {
+        print(&report::lab_table(&result));
+    }
+    if let Some(path) = &trace {
+        let runs = result.cells.iter().map(|cell| {
+            let name = format!(
+                "{} · {} · {} ({})",
+                cell.runtime.as_str(),
+                cell.workload.as_str(),
+                cell.model.as_str(),
+                cell.engine
+            );
+            (name, cell.workload.as_str(), &cell.timeline)
+        });
+        write_json(path, &report::chrome_trace(runs))?;
+    }
+    if let Some(path) = &report_path
+        && !result.interrupted
+    {
+        eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
+        let bench = bench::run(
+            BenchConfig {
+                count: tasks,
+                latency,
+                concurrency: None,
+                url: None,
+                timelines: true,
+            },
+            cancel,
+        )
+        .await?;
+        write_report(path, &bench, &result)?;
+    }
+    Ok(if result.interrupted {
+        Status::Interrupted
+    } else {
+        Status::Success
+    })
+}
+
+/// The hidden `lab-worker`: one job from stdin, its measurements on stdout.
+async fn run_lab_worker() -> Result<Status, AppError> {
+    let job: lab::Job = serde_json::from_reader(io::stdin().lock()).map_err(AppError::Job)?;
+    let exe = worker_exe()?;
+    // The job starts its own runtimes and threads: run it off this runtime's workers.
+    let output = tokio::task::spawn_blocking(move || lab::worker::run(&job, &exe))
+        .await
+        .map_err(LabError::from)?;
+    print(&format!(
+        "{}\n",
+        serde_json::to_string(&output).map_err(AppError::Job)?
+    ));
+    Ok(Status::Success)
+}
+
+/// This binary, started again as the lab's worker processes.
+fn worker_exe() -> Result<PathBuf, AppError> {
+    std::env::current_exe().map_err(|source| AppError::Write {
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })
+}
+
+fn write_report(path: &Path, bench: &BenchReport, lab: &LabReport) -> Result<(), AppError> {
+    let machine = bench::machine::Machine::detect(&lab.python);
+    let html = report::html_report(bench, lab, &machine)?;
+    write_file(path, html.as_bytes())?;
+    eprintln!("gather: wrote the report to {}", path.display());
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), AppError> {
+    let text = serde_json::to_vec(value).map_err(AppError::Job)?;
+    write_file(path, &text)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    std::fs::write(path, bytes).map_err(|source| AppError::Write {
+        path: path.to_owned(),
+        source,
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchConfig;
+use crate::bench::lab::{LabConfig, Workload};
 use crate::bench::sleep::SleepConfig;
 use crate::duration::{self, DurationError};
 use crate::fetch::{ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
@@ -79,6 +80,8 @@ Examples:
   gather bench                                  # 200 comics at 100ms: sequential vs concurrent
   gather bench --count 1000 --latency 20ms -c 100
   gather bench --url 'https://xkcd.com/{id}/info.0.json' --count 50
+  gather bench -n 50 --report report.html --python   # + the lab, as one HTML presentation
+  gather bench -n 50 --trace bench.json         # open in https://ui.perfetto.dev
 
 Without --url, bench starts the built-in server in-process on a free loopback port, so it
 needs no network. Files go to a temporary directory that is removed afterwards.";
@@ -110,6 +113,9 @@ pub enum Command {
     /// Time the xkcd job sequentially and concurrently against the built-in server.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
+    /// Run one lab job read as JSON from stdin (the lab's worker processes).
+    #[command(name = "lab-worker", hide = true)]
+    LabWorker,
 }
 
 /// `gather fetch`.
@@ -228,6 +234,10 @@ pub struct FetchArgs {
     /// No progress bar and no per-failure lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Also write the requests as a HAR 1.2 log to FILE (a waterfall in browser dev tools).
+    #[arg(long, value_name = "FILE")]
+    pub har: Option<PathBuf>,
 }
 
 /// Formats `--validate` checks.
@@ -349,6 +359,18 @@ pub struct BenchArgs {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Write both runs' requests as Chrome trace-event JSON to FILE (Perfetto, chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
+    /// Also run the lab (default sizes) and write everything as one HTML presentation to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// With --report: run the lab's Python side too (python3; aiohttp if installed).
+    #[arg(long, requires = "report")]
+    pub python: bool,
 }
 
 /// The workloads of `gather bench` besides the xkcd fetch.
@@ -359,6 +381,127 @@ pub enum BenchWorkload {
         after_help = "Examples:\n  gather bench sleep --tasks 1000000\n  gather bench sleep -n 3 --duration 2s --json"
     )]
     Sleep(SleepArgs),
+    /// The concurrency lab: sleep, http and cpu work under sequential, async, threads and
+    /// processes, with CPU time and memory; --python adds asyncio, threading and multiprocessing.
+    #[command(after_help = LAB_HELP)]
+    Lab(LabArgs),
+}
+
+const LAB_HELP: &str = "\
+Examples:
+  gather bench lab                               # the whole matrix, in a few seconds
+  gather bench lab --python                      # and the same jobs in Python, side by side
+  gather bench lab --workloads cpu --primes 20000000 --parts 16
+  gather bench lab -n 100 --sleep 50ms..150ms --latency 20ms --json
+  gather bench lab --trace lab.json              # every task on its slot: ui.perfetto.dev
+  gather bench lab --python --report report.html # the presentation, with this run's charts
+
+Models: sequential (one after another), async (tokio current_thread, like asyncio), async-mt
+(tokio's multi-threaded runtime), threads (a pool of OS threads, blocking calls), processes
+(gather worker processes, one share each). Each cell runs in a fresh process; cpu is the CPU
+time of its processes, mem their summed peak resident memory, ideal the zero-overhead time.";
+
+/// `gather bench lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Workloads to run, comma-separated.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "sleep,http,cpu")]
+    pub workloads: Vec<LabWorkload>,
+
+    /// Tasks in the sleep and http workloads.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tasks: u32,
+
+    /// How long each sleep task waits: fixed (100ms) or uniform random (50ms..150ms).
+    #[arg(long, value_name = "DURATION[..DURATION]", default_value = "100ms")]
+    pub sleep: String,
+
+    /// The built-in server's latency for the http workload.
+    #[arg(short, long, value_name = "DURATION[..DURATION]", default_value = "100ms")]
+    pub latency: String,
+
+    /// The cpu workload counts the primes below N by trial division.
+    #[arg(long, value_name = "N", default_value_t = 3_000_000,
+          value_parser = clap::value_parser!(u64).range(2..=1_000_000_000_000))]
+    pub primes: u64,
+
+    /// The bound for Python's cpu workload (trial division is ~50x slower there).
+    #[arg(long, value_name = "N", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u64).range(2..=1_000_000_000_000))]
+    pub python_primes: u64,
+
+    /// Parts the cpu workload is split into (its tasks).
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub parts: u32,
+
+    /// Threads in the thread pool (default: one per task).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+
+    /// Worker processes (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub processes: Option<u32>,
+
+    /// Also run the jobs in Python: asyncio, threading, multiprocessing (needs python3).
+    #[arg(long)]
+    pub python: bool,
+
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write every task of every cell as Chrome trace-event JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
+    /// Write an HTML presentation to FILE: the models, this run's charts and conclusions (it
+    /// also times the xkcd fetch, sequential vs concurrent, with --tasks and --latency).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// A lab workload, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LabWorkload {
+    /// Tasks that wait.
+    Sleep,
+    /// Fetches from the built-in server.
+    Http,
+    /// Counting primes.
+    Cpu,
+}
+
+impl LabArgs {
+    /// Checks the arguments and builds the lab config. `exe` is the gather binary, started
+    /// as the worker processes.
+    pub fn into_config(self, exe: PathBuf) -> Result<LabConfig, ConfigError> {
+        let mut workloads = Vec::new();
+        for w in self.workloads {
+            let w = match w {
+                LabWorkload::Sleep => Workload::Sleep,
+                LabWorkload::Http => Workload::Http,
+                LabWorkload::Cpu => Workload::Cpu,
+            };
+            if !workloads.contains(&w) {
+                workloads.push(w);
+            }
+        }
+        Ok(LabConfig {
+            workloads,
+            tasks: self.tasks as usize,
+            sleep: self.sleep.parse::<Latency>()?,
+            latency: self.latency.parse::<Latency>()?,
+            primes_below: self.primes,
+            python_primes_below: self.python_primes,
+            parts: self.parts as usize,
+            threads: self.threads.map(|n| n as usize),
+            processes: self.processes.map(|n| n as usize),
+            python: self.python,
+            exe,
+        })
+    }
 }
 
 /// `gather bench sleep`.
@@ -529,6 +672,7 @@ impl BenchArgs {
             latency: self.latency.parse::<Latency>()?,
             concurrency: self.concurrency.map(|c| c as usize),
             url,
+            timelines: self.trace.is_some() || self.report.is_some(),
         })
     }
 }

@@ -5,8 +5,9 @@
 //! - [`fetch`]: the HTTP client, the concurrent engine, the run summary.
 //! - [`save`]: file names and atomic saving into the output directory.
 //! - [`serve`]: the local xkcd-like API.
-//! - [`bench`](mod@bench): the sequential-vs-concurrent experiment.
-//! - [`report`]: summaries, tables and progress for people and scripts.
+//! - [`bench`](mod@bench): the sequential-vs-concurrent experiment and the concurrency lab.
+//! - [`report`]: summaries, tables, progress, Chrome traces, HAR and the HTML report.
+//! - [`timeline`]: per-task spans on concurrency slots, shared by bench, lab and reports.
 //! - [`cli`] and [`app`]: the command line and running its commands.
 #![deny(missing_docs)]
 
@@ -20,3 +21,4 @@ pub mod rate;
 pub mod report;
 pub mod save;
 pub mod serve;
+pub mod timeline;

@@ -1,7 +1,10 @@
 //! `gather bench`: the seeds' xkcd experiment. The same fetch, once sequentially and once
 //! concurrently, timed against the built-in server (or a real one), with the ideal times.
-//! `bench sleep` ([`sleep`]) is the waiting-only workload at scale.
+//! `bench sleep` ([`sleep`]) is the waiting-only workload at scale, `bench lab` ([`lab`]) the
+//! models × workloads matrix, and [`machine`] describes the computer the numbers come from.
 
+pub mod lab;
+pub mod machine;
 pub mod sleep;
 
 use std::time::Duration;
@@ -11,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::fetch::{self, ClientConfig, FetchConfig, FetchError, ItemPolicy, Summary};
 use crate::input::{IdSet, Keys, Source, UrlTemplate};
 use crate::serve::{Latency, MISSING_ID, ServeConfig, Server};
+use crate::timeline::{Span, Timeline};
 
 /// A validated bench job.
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct BenchConfig {
     pub concurrency: Option<usize>,
     /// A real server's URL template instead of the built-in server.
     pub url: Option<UrlTemplate>,
+    /// Keep each request's span (for `--trace` and `--report`); off, memory stays flat.
+    pub timelines: bool,
 }
 
 /// Why a bench could not run.
@@ -60,6 +66,8 @@ pub struct BenchRun {
     pub summary: Summary,
     /// The wall time with zero overhead, when the latency is known.
     pub ideal: Option<Duration>,
+    /// Each request's span, when [`BenchConfig::timelines`] asked for them.
+    pub timeline: Timeline,
 }
 
 /// The result of a bench.
@@ -166,13 +174,25 @@ pub async fn run(
             client: ClientConfig::default(),
             policy: ItemPolicy::default(),
         };
-        let summary = fetch::fetch(fetch_config, &cancel, |_| {}).await?;
+        let mut spans = Vec::new();
+        let summary = fetch::fetch(fetch_config, &cancel, |record| {
+            if config.timelines {
+                spans.push(Span {
+                    label: record.url.clone(),
+                    start: record.timing.start,
+                    first_byte: Some(record.timing.response),
+                    end: record.timing.body,
+                });
+            }
+        })
+        .await?;
         let interrupted = summary.interrupted;
         report.runs.push(BenchRun {
             mode,
             concurrency,
             summary,
             ideal: latency.map(|l| ideal(config.count, concurrency, l.mean())),
+            timeline: Timeline::new(spans),
         });
         if interrupted {
             report.interrupted = true;

@@ -1,12 +1,21 @@
-//! Rendering results for people and scripts: the fetch summary (text and JSON), the bench
-//! table, and the progress bar. Nothing here does network I/O or timing: it shows what it is
-//! given.
+//! Rendering results for people and scripts: the fetch summary (text and JSON), the bench and
+//! lab tables, the progress bar, Chrome traces, HAR logs, and the HTML report with its charts.
+//! Nothing here does network I/O or timing: it shows what it is given.
 
 mod bench;
+pub mod charts;
+pub mod har;
+pub mod html;
+mod lab;
 mod progress;
 mod summary;
+pub mod trace;
 
 pub use bench::{bench_json, bench_table, sleep_json, sleep_text};
+pub use har::{HarEntry, har};
+pub use html::html_report;
+pub use lab::{human_memory, lab_json, lab_table};
+pub use trace::chrome_trace;
 pub use progress::Progress;
 pub use summary::{summary_json, summary_text};
 

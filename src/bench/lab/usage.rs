@@ -1,0 +1,80 @@
+//! CPU time and peak memory of this process, from `getrusage(2)`.
+
+use std::time::Duration;
+
+/// CPU time and peak memory so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// User plus system time of this process and of the children it has waited for.
+    pub cpu: Duration,
+    /// Peak resident memory of this process alone, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// This process's usage now. Zero where the platform has no `getrusage`.
+pub fn now() -> Usage {
+    #[cfg(unix)]
+    {
+        let own = rusage(libc::RUSAGE_SELF);
+        let children = rusage(libc::RUSAGE_CHILDREN);
+        match (own, children) {
+            (Some(own), Some(children)) => Usage {
+                cpu: cpu_time(&own) + cpu_time(&children),
+                peak_rss_kib: max_rss_kib(&own),
+            },
+            _ => Usage::default(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Usage::default()
+    }
+}
+
+#[cfg(unix)]
+fn rusage(who: libc::c_int) -> Option<libc::rusage> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points to
+    // one; it is read only when the call succeeded.
+    let ok = unsafe { libc::getrusage(who, usage.as_mut_ptr()) } == 0;
+    // SAFETY: zeroed is a valid `rusage` (plain integers), and on success the kernel filled it.
+    ok.then(|| unsafe { usage.assume_init() })
+}
+
+#[cfg(unix)]
+fn cpu_time(usage: &libc::rusage) -> Duration {
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[cfg(unix)]
+fn max_rss_kib(usage: &libc::rusage) -> u64 {
+    let max = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    // Linux counts KiB; macOS counts bytes.
+    if cfg!(target_os = "macos") {
+        max / 1024
+    } else {
+        max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_grows_with_work() {
+        let before = now();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let after = now();
+        assert!(after.cpu >= before.cpu);
+        assert!(after.peak_rss_kib > 0);
+    }
+}
