@@ -33,6 +33,7 @@ section.slide > h2 { margin-top: 0; color: var(--accent); font-size: 1.6em; }
 section.slide > h2 .n { color: var(--muted); font-weight: normal; margin-right: .4em; }
 h3 { margin: 1.4em 0 .4em; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 18px; }
+.grid.wide { grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); }
 .model { border: 1px solid #dde3ea; border-radius: 8px; padding: 12px 16px; }
 .model h3 { margin-top: 0; }
 figure.chart { margin: 12px 0; }
@@ -48,7 +49,7 @@ dl.machine dt { color: var(--muted); }
 dl.machine dd { margin: 0; }
 ul.conclusions li { margin: .5em 0; }
 .key { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; }
-code { background: #f1f3f6; padding: 1px 4px; border-radius: 3px; }
+code { background: #f1f3f6; padding: 1px 4px; border-radius: 3px; overflow-wrap: anywhere; }
 footer { text-align: center; color: var(--muted); padding: 20px; font-size: .85em; }
 "#;
 
@@ -156,7 +157,7 @@ fn sketch(id: &str, title: &str, lanes: &[SketchLane<'_>]) -> Result<String, Cha
         .flat_map(|l| l.segments.iter().map(|s| s.end))
         .fold(0.0, f64::max);
     let height = 70 + 26 * lanes.len() as u32;
-    let svg = charts::lanes(title, &lanes, x_max, "time", (480, height))?;
+    let svg = charts::lanes(title, &lanes, x_max, "time", (520, height))?;
     Ok(figure(
         id,
         &svg,
@@ -167,7 +168,7 @@ fn sketch(id: &str, title: &str, lanes: &[SketchLane<'_>]) -> Result<String, Cha
 fn models() -> Result<String, ChartError> {
     let mut html = String::from(
         "<section class=\"slide\" id=\"models\"><h2><span class=\"n\">2</span>The models</h2>\
-         <div class=\"grid\">",
+         <div class=\"grid wide\">",
     );
     let event_loop = sketch(
         "model-event-loop",
@@ -552,7 +553,6 @@ fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
         esc(&lab_heading(lab)),
         esc(&python_line(&lab.python, lab.config.python_primes_below))
     );
-    html.push_str("<div class=\"grid\">");
     for &workload in &lab.config.workloads {
         let rows: Vec<Bar> = lab
             .cells
@@ -571,14 +571,13 @@ fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
             continue;
         }
         let title = format!("{}: speedup over sequential", workload.as_str());
-        let svg = charts::bars(&title, &rows, "x faster", (540, 70 + 26 * rows.len() as u32))?;
+        let svg = charts::bars(&title, &rows, "x faster", (1000, 70 + 26 * rows.len() as u32))?;
         html.push_str(&figure(
             &format!("speedup-{}", workload.as_str()),
             &svg,
             &format!("The {} workload: measured speedup and ideal.", workload.as_str()),
         ));
     }
-    html.push_str("</div>");
     html.push_str(
         "<table class=\"lab\"><thead><tr><th>lang</th><th>workload</th><th>model</th><th>run by</th>\
          <th>wall</th><th>speedup</th><th>ideal</th><th>cpu</th><th>cores</th><th>mem</th>\

@@ -97,6 +97,7 @@ mod snapshots {
                 ..summary(200, wall_ms)
             },
             ideal: Some(Duration::from_millis(ideal_ms)),
+            timeline: Default::default(),
         };
         let report = BenchReport {
             target: "http://127.0.0.1:8080/{id}/info.0.json".to_owned(),
