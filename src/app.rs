@@ -162,8 +162,12 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
         None => {}
     }
-    let (json, trace, report_path, python) =
-        (args.json, args.trace.clone(), args.report.clone(), args.python);
+    let (json, trace, report_path, python) = (
+        args.json,
+        args.trace.clone(),
+        args.report.clone(),
+        args.python,
+    );
     let config = args.into_config()?;
     let cancel = cancel_on_signal();
     let result = bench::run(config, cancel.clone()).await?;

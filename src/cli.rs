@@ -405,7 +405,12 @@ time of its processes, mem their summed peak resident memory, ideal the zero-ove
 #[derive(Debug, Args)]
 pub struct LabArgs {
     /// Workloads to run, comma-separated.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "sleep,http,cpu")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "sleep,http,cpu"
+    )]
     pub workloads: Vec<LabWorkload>,
 
     /// Tasks in the sleep and http workloads.
@@ -418,7 +423,12 @@ pub struct LabArgs {
     pub sleep: String,
 
     /// The built-in server's latency for the http workload.
-    #[arg(short, long, value_name = "DURATION[..DURATION]", default_value = "100ms")]
+    #[arg(
+        short,
+        long,
+        value_name = "DURATION[..DURATION]",
+        default_value = "100ms"
+    )]
     pub latency: String,
 
     /// The cpu workload counts the primes below N by trial division.

@@ -81,13 +81,24 @@ fn the_trace_has_one_complete_event_per_task_and_slots_never_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let trace_path = dir.path().join("lab.json");
     gather()
-        .args(["bench", "lab", "--workloads", "sleep,cpu", "-n", "6", "--sleep", "20ms"])
+        .args([
+            "bench",
+            "lab",
+            "--workloads",
+            "sleep,cpu",
+            "-n",
+            "6",
+            "--sleep",
+            "20ms",
+        ])
         .args(["--primes", "100000", "--parts", "4", "--trace"])
         .arg(&trace_path)
         .assert()
         .success();
     let trace: Value = serde_json::from_slice(&std::fs::read(&trace_path).unwrap()).unwrap();
-    let events = trace["traceEvents"].as_array().expect("a traceEvents array");
+    let events = trace["traceEvents"]
+        .as_array()
+        .expect("a traceEvents array");
     let complete: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
     // 5 models × (6 sleeps + 4 cpu parts)
     assert_eq!(complete.len(), 5 * (6 + 4));
@@ -124,8 +135,19 @@ fn python_runs_side_by_side_when_present() {
         return;
     }
     let report = lab(&[
-        "--python", "--workloads", "sleep,cpu", "-n", "10", "--sleep", "50ms",
-        "--primes", "100000", "--python-primes", "30000", "--parts", "4",
+        "--python",
+        "--workloads",
+        "sleep,cpu",
+        "-n",
+        "10",
+        "--sleep",
+        "50ms",
+        "--primes",
+        "100000",
+        "--python-primes",
+        "30000",
+        "--parts",
+        "4",
     ]);
     assert_eq!(report["python"]["status"], "ran", "{report:#}");
     let asyncio = cell(&report, "python", "sleep", "async");
@@ -149,12 +171,23 @@ fn without_python_the_lab_says_so_and_goes_on() {
     let empty = tempfile::tempdir().unwrap();
     let run = gather()
         .env("PATH", empty.path())
-        .args(["bench", "lab", "--python", "--workloads", "sleep", "-n", "3"])
+        .args([
+            "bench",
+            "lab",
+            "--python",
+            "--workloads",
+            "sleep",
+            "-n",
+            "3",
+        ])
         .args(["--sleep", "10ms"])
         .assert()
         .success();
     let text = String::from_utf8_lossy(&run.get_output().stdout);
-    assert!(text.contains("python: not run: cannot run python3"), "{text}");
+    assert!(
+        text.contains("python: not run: cannot run python3"),
+        "{text}"
+    );
     assert!(text.contains("rust  sleep     async"), "{text}");
 }
 

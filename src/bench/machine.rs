@@ -58,7 +58,11 @@ impl Machine {
             python: match python {
                 PythonStatus::Ran { version, aiohttp } => Some(format!(
                     "Python {version}{}",
-                    if *aiohttp { ", aiohttp" } else { ", no aiohttp" }
+                    if *aiohttp {
+                        ", aiohttp"
+                    } else {
+                        ", no aiohttp"
+                    }
                 )),
                 _ => None,
             },

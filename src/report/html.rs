@@ -3,7 +3,7 @@
 //! cases, this run's measurements as charts and tables, and conclusions computed from them.
 //!
 //! Every piece of text that comes from data is HTML-escaped; the charts come from
-//! [`charts`](super::charts). Nothing here measures or fetches anything.
+//! [`charts`]. Nothing here measures or fetches anything.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -87,11 +87,11 @@ pub fn html_report(
     );
     page.push_str(STYLE);
     page.push_str("</style></head><body>\n");
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<header class=\"title\"><h1>Waiting, computing, and what concurrency buys</h1>\
          <p>Python's asyncio and the GIL, threads and processes, Go and C++, measured on this \
-         machine by gather.</p><p>{} · {} · {} cores</p></header>\n",
+         machine by gather.</p><p>{} · {} · {} cores</p></header>",
         esc(&machine.date),
         esc(&machine.os),
         machine.cores
@@ -299,7 +299,11 @@ fn models() -> Result<String, ChartError> {
             ),
             (
                 "pool thread 2",
-                &[(0.0, 1.0, 0.0, 2), (9.5, 10.5, 9.5, 1), (10.5, 11.5, 10.5, 2)],
+                &[
+                    (0.0, 1.0, 0.0, 2),
+                    (9.5, 10.5, 9.5, 1),
+                    (10.5, 11.5, 10.5, 2),
+                ],
             ),
         ],
     )?;
@@ -396,7 +400,7 @@ fn measurements(
             continue;
         }
         let lanes = waterfall_lanes(&run.timeline, i);
-        let height = (90 + 3 * lanes.len() as u32).clamp(200, 640);
+        let height = (90 + 10 * lanes.len() as u32).clamp(200, 640);
         let title = format!(
             "{} (concurrency {}): {}",
             run.mode.as_str(),
@@ -571,11 +575,19 @@ fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
             continue;
         }
         let title = format!("{}: speedup over sequential", workload.as_str());
-        let svg = charts::bars(&title, &rows, "x faster", (1000, 70 + 26 * rows.len() as u32))?;
+        let svg = charts::bars(
+            &title,
+            &rows,
+            "x faster",
+            (1000, 70 + 26 * rows.len() as u32),
+        )?;
         html.push_str(&figure(
             &format!("speedup-{}", workload.as_str()),
             &svg,
-            &format!("The {} workload: measured speedup and ideal.", workload.as_str()),
+            &format!(
+                "The {} workload: measured speedup and ideal.",
+                workload.as_str()
+            ),
         ));
     }
     html.push_str(
@@ -621,7 +633,10 @@ fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
 fn machine_list(machine: &Machine, lab: &LabReport) -> String {
     let mut items = vec![
         ("cores", machine.cores.to_string()),
-        ("CPU", machine.cpu.clone().unwrap_or_else(|| "unknown".to_owned())),
+        (
+            "CPU",
+            machine.cpu.clone().unwrap_or_else(|| "unknown".to_owned()),
+        ),
         ("OS", machine.os.clone()),
     ];
     if let Some(kernel) = &machine.kernel {
@@ -719,7 +734,8 @@ pub fn conclusions(bench: &BenchReport, lab: &LabReport) -> Vec<String> {
         };
         lines.push(format!(
             "cpu (Rust): async on one thread {a:.1}x, threads {t:.1}x{} on {} cores: {verdict}.",
-            p.map(|p| format!(", processes {p:.1}x")).unwrap_or_default(),
+            p.map(|p| format!(", processes {p:.1}x"))
+                .unwrap_or_default(),
             lab.cores
         ));
     }

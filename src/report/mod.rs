@@ -15,9 +15,9 @@ pub use bench::{bench_json, bench_table, sleep_json, sleep_text};
 pub use har::{HarEntry, har};
 pub use html::html_report;
 pub use lab::{human_memory, lab_json, lab_table};
-pub use trace::chrome_trace;
 pub use progress::Progress;
 pub use summary::{summary_json, summary_text};
+pub use trace::chrome_trace;
 
 use std::time::Duration;
 

@@ -82,6 +82,10 @@ mod tests {
         assert_eq!(complete.len(), 3);
         assert_eq!(complete[2]["tid"], 1, "the slot freed at 10 ms is reused");
         assert_eq!(complete[2]["ts"], 10_000.0);
-        assert!(events.iter().any(|e| e["ph"] == "C" && e["args"]["tasks"] == 2));
+        assert!(
+            events
+                .iter()
+                .any(|e| e["ph"] == "C" && e["args"]["tasks"] == 2)
+        );
     }
 }

@@ -189,7 +189,8 @@ impl LabReport {
     pub fn ideal_speedup(&self, cell: &LabCell) -> Option<f64> {
         let base = self.baseline(cell)?;
         let ideal = cell.ideal?;
-        (!ideal.is_zero()).then(|| base.ideal.unwrap_or(base.wall).as_secs_f64() / ideal.as_secs_f64())
+        (!ideal.is_zero())
+            .then(|| base.ideal.unwrap_or(base.wall).as_secs_f64() / ideal.as_secs_f64())
     }
 
     /// The cell of `runtime`, `workload` and `model`, if it ran.
@@ -232,7 +233,12 @@ pub async fn run(config: LabConfig, cancel: CancellationToken) -> Result<LabRepo
 }
 
 /// The tasks of `workload`, the same for every model and language (but the cpu bound).
-fn tasks(config: &LabConfig, workload: Workload, base_url: Option<&str>, python: bool) -> Vec<Task> {
+fn tasks(
+    config: &LabConfig,
+    workload: Workload,
+    base_url: Option<&str>,
+    python: bool,
+) -> Vec<Task> {
     match workload {
         Workload::Sleep => (0..config.tasks)
             .map(|_| Task::Sleep(config.sleep.sample().as_secs_f64()))

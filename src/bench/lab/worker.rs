@@ -247,7 +247,11 @@ fn async_multi_thread(
             .collect();
         let mut results = Vec::with_capacity(handles.len());
         for handle in handles {
-            results.push(handle.await.unwrap_or_else(|e| Err(format!("task failed: {e}"))));
+            results.push(
+                handle
+                    .await
+                    .unwrap_or_else(|e| Err(format!("task failed: {e}"))),
+            );
         }
         results
     });

@@ -1,0 +1,242 @@
+//! The exporters end to end: HAR from `fetch --har`, Chrome trace from `bench --trace`, and the
+//! HTML report opened in a real headless Chromium: no console messages, every chart drawn, a
+//! screenshot saved (`target/test-report/report.png`; with `UPDATE_SCREENSHOT=1` also
+//! `docs/report.png`, the README's picture).
+//!
+//! Chromium is required: `scripts/test` installs it. Without it the report test fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{TestServer, fetch_comics, gather};
+use serde_json::Value;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn json_file(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+#[test]
+fn fetch_writes_a_har_log_with_one_entry_per_request() {
+    let server = TestServer::start(&["--latency", "20ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let har_path = dir.path().join("fetch.har");
+    let har_arg = har_path.to_str().unwrap();
+    fetch_comics(
+        &server,
+        "1-12,404",
+        &["-c", "4", "-q", "--har", har_arg],
+        &dir.path().join("out"),
+    )
+    .code(1);
+    let har = json_file(&har_path);
+    assert_eq!(har["log"]["version"], "1.2");
+    assert_eq!(har["log"]["creator"]["name"], "gather");
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 13, "one entry per item");
+    for entry in entries {
+        let started = entry["startedDateTime"].as_str().unwrap();
+        assert!(started.ends_with('Z') && started.contains('T'), "{started}");
+        let timings = &entry["timings"];
+        let wait = timings["wait"].as_f64().unwrap();
+        let receive = timings["receive"].as_f64().unwrap();
+        assert!(wait >= 15.0, "the server's 20 ms are waiting: {entry}");
+        assert!(receive >= 0.0 && timings["send"] == 0 && timings["connect"] == -1);
+        let time = entry["time"].as_f64().unwrap();
+        assert!((time - wait - receive).abs() < 0.01, "{entry}");
+        assert_eq!(entry["request"]["method"], "GET");
+    }
+    let missing: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["response"]["status"] == 404)
+        .collect();
+    assert_eq!(missing.len(), 1, "comic 404 is a 404");
+    assert!(
+        missing[0]["request"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/404/info.0.json")
+    );
+}
+
+#[test]
+fn bench_trace_has_every_request_of_both_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    gather()
+        .args(["bench", "-n", "8", "--latency", "10ms", "--trace"])
+        .arg(&path)
+        .assert()
+        .success();
+    let trace = json_file(&path);
+    let events = trace["traceEvents"].as_array().unwrap();
+    let complete = events.iter().filter(|e| e["ph"] == "X").count();
+    assert_eq!(complete, 16);
+    let concurrent_slots = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["pid"] == 2)
+        .count();
+    assert!(concurrent_slots > 1, "the concurrent run overlaps");
+}
+
+fn chromium(profile: &Path) -> Command {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run scripts/test, which installs it (apt-get install chromium)"
+    );
+    let mut command = Command::new(CHROMIUM);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+/// Each `<figure class="chart" id="...">` of `dom` and its SVG's drawn elements.
+fn charts(dom: &str) -> Vec<(String, usize)> {
+    dom.split("<figure class=\"chart\" id=\"")
+        .skip(1)
+        .map(|rest| {
+            let id = rest.split('"').next().unwrap_or_default().to_owned();
+            let figure = rest.split("</figure>").next().unwrap_or_default();
+            let svg = figure
+                .split_once("<svg")
+                .and_then(|(_, svg)| svg.split_once("</svg>"))
+                .map_or("", |(svg, _)| svg);
+            let drawn = [
+                "<rect",
+                "<polyline",
+                "<path",
+                "<line",
+                "<circle",
+                "<polygon",
+            ]
+            .iter()
+            .map(|tag| svg.matches(tag).count())
+            .sum();
+            (id, drawn)
+        })
+        .collect()
+}
+
+/// Every `src="..."` and `href="..."` in `html`.
+fn links(html: &str) -> Vec<String> {
+    ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attr| {
+            html.split(attr)
+                .skip(1)
+                .map(|rest| rest.split('"').next().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_report_opens_in_chromium_with_every_chart_drawn() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-report");
+    std::fs::create_dir_all(&out).unwrap();
+    let report = out.join("report.html");
+    let mut bench = gather();
+    bench
+        .args(["bench", "-n", "20", "--latency", "50ms", "--report"])
+        .arg(&report);
+    let has_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_python {
+        bench.arg("--python");
+    }
+    bench.assert().success();
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for link in links(&html) {
+        assert!(
+            link.starts_with('#') || link.starts_with("data:"),
+            "the report must load nothing: {link}"
+        );
+    }
+    assert!(!html.contains("<script"), "no scripts");
+    for section in ["problem", "models", "uses", "measured", "conclusions"] {
+        assert!(
+            html.contains(&format!("id=\"{section}\"")),
+            "section {section}"
+        );
+    }
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", report.display());
+    let dump = chromium(profile.path())
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(dump.status.success(), "chromium failed: {dump:?}");
+    let stderr = String::from_utf8_lossy(&dump.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let dom = String::from_utf8_lossy(&dump.stdout);
+    let charts = charts(&dom);
+    let ids: Vec<&str> = charts.iter().map(|(id, _)| id.as_str()).collect();
+    for expected in [
+        "chart-model-event-loop",
+        "chart-model-python-threads",
+        "chart-model-os-threads",
+        "chart-model-processes",
+        "chart-model-goroutines",
+        "chart-model-cpp-coroutines",
+        "chart-waterfall-sequential",
+        "chart-waterfall-concurrent",
+        "chart-in-flight",
+        "chart-latency",
+        "chart-speedup-sleep",
+        "chart-speedup-http",
+        "chart-speedup-cpu",
+    ] {
+        assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+    }
+    for (id, drawn) in &charts {
+        assert!(*drawn >= 5, "chart {id} is empty ({drawn} elements)");
+    }
+    let waterfall = charts
+        .iter()
+        .find(|(id, _)| id == "chart-waterfall-concurrent")
+        .unwrap();
+    assert!(waterfall.1 >= 20, "one bar per request: {waterfall:?}");
+
+    let screenshot = out.join("report.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let shot = chromium(profile.path())
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg("--window-size=1280,7800")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(shot.status.success(), "chromium failed: {shot:?}");
+    let png = std::fs::read(&screenshot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 50_000,
+        "{} bytes",
+        png.len()
+    );
+    if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&screenshot, docs.join("report.png")).unwrap();
+    }
+}
