@@ -97,6 +97,7 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();
     let har_path = args_har;
+    let har_file = har_path.as_deref().map(create_output).transpose()?;
     let run_start = std::time::SystemTime::now();
     let mut har_entries = Vec::new();
     let summary = fetch::fetch(config, &cancel, |record| {
@@ -107,8 +108,8 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     })
     .await?;
     progress.finish();
-    if let Some(path) = &har_path {
-        write_json(path, &report::har(&har_entries))?;
+    if let (Some(path), Some(file)) = (&har_path, har_file) {
+        write_json(path, file, &report::har(&har_entries))?;
     }
     if json {
         print(&format!("{:#}\n", report::summary_json(&summary, &out)));
@@ -169,6 +170,8 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         args.python,
     );
     let config = args.into_config()?;
+    let trace_file = trace.as_deref().map(create_output).transpose()?;
+    let report_file = report_path.as_deref().map(create_output).transpose()?;
     let cancel = cancel_on_signal();
     let result = bench::run(config, cancel.clone()).await?;
     if json {
@@ -176,14 +179,14 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     } else {
         print(&report::bench_table(&result));
     }
-    if let Some(path) = &trace {
+    if let (Some(path), Some(file)) = (&trace, trace_file) {
         let runs = result.runs.iter().map(|run| {
             let name = format!("{} (concurrency {})", run.mode.as_str(), run.concurrency);
             (name, "http", &run.timeline)
         });
-        write_json(path, &report::chrome_trace(runs))?;
+        write_json(path, file, &report::chrome_trace(runs))?;
     }
-    if let Some(path) = &report_path
+    if let (Some(path), Some(file)) = (&report_path, report_file)
         && !result.interrupted
     {
         eprintln!("gather bench: running the lab for the report ...");
@@ -196,7 +199,7 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             cancel,
         )
         .await?;
-        write_report(path, &result, &lab)?;
+        write_report(path, file, &result, &lab)?;
     }
     Ok(if result.interrupted {
         Status::Interrupted
@@ -210,6 +213,8 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
 async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
     let (json, trace, report_path) = (args.json, args.trace.clone(), args.report.clone());
     let config = args.into_config(worker_exe()?)?;
+    let trace_file = trace.as_deref().map(create_output).transpose()?;
+    let report_file = report_path.as_deref().map(create_output).transpose()?;
     let cancel = cancel_on_signal();
     let (tasks, latency) = (config.tasks as u64, config.latency);
     let result = lab::run(config, cancel.clone()).await?;
@@ -218,7 +223,7 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
     } else {
         print(&report::lab_table(&result));
     }
-    if let Some(path) = &trace {
+    if let (Some(path), Some(file)) = (&trace, trace_file) {
         let runs = result.cells.iter().map(|cell| {
             let name = format!(
                 "{} · {} · {} ({})",
@@ -229,9 +234,9 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
             );
             (name, cell.workload.as_str(), &cell.timeline)
         });
-        write_json(path, &report::chrome_trace(runs))?;
+        write_json(path, file, &report::chrome_trace(runs))?;
     }
-    if let Some(path) = &report_path
+    if let (Some(path), Some(file)) = (&report_path, report_file)
         && !result.interrupted
     {
         eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
@@ -246,7 +251,7 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
             cancel,
         )
         .await?;
-        write_report(path, &bench, &result)?;
+        write_report(path, file, &bench, &result)?;
     }
     Ok(if result.interrupted {
         Status::Interrupted
@@ -278,24 +283,40 @@ fn worker_exe() -> Result<PathBuf, AppError> {
     })
 }
 
-fn write_report(path: &Path, bench: &BenchReport, lab: &LabReport) -> Result<(), AppError> {
+/// Creates an output file (`--har`, `--trace`, `--report`) before the run, so that an
+/// unwritable path is an error at once, not after the work.
+fn create_output(path: &Path) -> Result<std::fs::File, AppError> {
+    std::fs::File::create(path).map_err(|source| AppError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_report(
+    path: &Path,
+    file: std::fs::File,
+    bench: &BenchReport,
+    lab: &LabReport,
+) -> Result<(), AppError> {
     let machine = bench::machine::Machine::detect(&lab.python);
     let html = report::html_report(bench, lab, &machine)?;
-    write_file(path, html.as_bytes())?;
+    write_file(path, file, html.as_bytes())?;
     eprintln!("gather: wrote the report to {}", path.display());
     Ok(())
 }
 
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), AppError> {
+fn write_json(path: &Path, file: std::fs::File, value: &serde_json::Value) -> Result<(), AppError> {
     let text = serde_json::to_vec(value).map_err(AppError::Job)?;
-    write_file(path, &text)
+    write_file(path, file, &text)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    std::fs::write(path, bytes).map_err(|source| AppError::Write {
-        path: path.to_owned(),
-        source,
-    })
+fn write_file(path: &Path, mut file: std::fs::File, bytes: &[u8]) -> Result<(), AppError> {
+    file.write_all(bytes)
+        .and_then(|()| file.flush())
+        .map_err(|source| AppError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// A token cancelled by the first Ctrl-C (or SIGTERM on Unix). A second one ends the process

@@ -501,8 +501,8 @@ impl LabArgs {
         Ok(LabConfig {
             workloads,
             tasks: self.tasks as usize,
-            sleep: self.sleep.parse::<Latency>()?,
-            latency: self.latency.parse::<Latency>()?,
+            sleep: parse_delay("--sleep", &self.sleep)?,
+            latency: parse_delay("--latency", &self.latency)?,
             primes_below: self.primes,
             python_primes_below: self.python_primes,
             parts: self.parts as usize,
@@ -585,6 +585,14 @@ pub enum ConfigError {
 
 fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
     duration::parse(text).map_err(|source| ConfigError::Duration { option, source })
+}
+
+/// A fixed or uniform-random delay (`100ms`, `50ms..150ms`); a bad end is named by `option`.
+fn parse_delay(option: &'static str, text: &str) -> Result<Latency, ConfigError> {
+    for end in text.split("..") {
+        parse_duration(option, end)?;
+    }
+    Ok(text.parse::<Latency>()?)
 }
 
 impl FetchArgs {

@@ -729,8 +729,13 @@ pub fn conclusions(bench: &BenchReport, lab: &LabReport) -> Vec<String> {
                 lab.cores
             )
         } else {
-            "threads did not beat one thread here, so the cores were busy with something else"
-                .to_owned()
+            let busy = lab
+                .cell(Runtime::Rust, Workload::Cpu, Model::Threads)
+                .map_or(0.0, |c| c.cores_used());
+            format!(
+                "threads did not beat one thread here: they kept only {busy:.1} cores busy on \
+                 average, so the other cores were taken by other work on this machine"
+            )
         };
         lines.push(format!(
             "cpu (Rust): async on one thread {a:.1}x, threads {t:.1}x{} on {} cores: {verdict}.",
