@@ -214,7 +214,7 @@ pub async fn run(config: LabConfig, cancel: CancellationToken) -> Result<LabRepo
             Server::start(ServeConfig {
                 latency: config.latency,
                 max_id: (config.tasks as u64 + 1).max(ServeConfig::default().max_id),
-                compress: false,
+                ..ServeConfig::default()
             })
             .await
             .map_err(LabError::Server)?,
