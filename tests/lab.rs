@@ -5,7 +5,10 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{gather, summary};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{gather, gather_std, send_signal, summary};
 use serde_json::Value;
 
 /// The lab's JSON for these arguments.
@@ -223,4 +226,34 @@ fn a_worker_refuses_a_bad_job() {
         .code(2);
     let stderr = String::from_utf8_lossy(&run.get_output().stderr);
     assert!(stderr.contains("not a lab job"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_stops_the_lab_at_once_with_130() {
+    let child = gather_std()
+        .args([
+            "bench",
+            "lab",
+            "--workloads",
+            "sleep",
+            "-n",
+            "3",
+            "--sleep",
+            "3s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let start = Instant::now();
+    send_signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "the worker was not stopped"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("interrupted"), "{text}");
 }

@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 
 use crate::timeline::Timeline;
 
-fn micros(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e6
+/// Whole microseconds: the end of one task and the start of the next on its slot stay equal
+/// (float sums could make them overlap by a rounding error).
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The trace of `runs`: each a name (e.g. `rust · sleep · async`) and its timeline. `category`
@@ -43,7 +45,7 @@ pub fn chrome_trace<'a>(runs: impl IntoIterator<Item = (String, &'a str, &'a Tim
                 "cat": category,
                 "ph": "X",
                 "ts": micros(span.start),
-                "dur": micros(span.duration()),
+                "dur": micros(span.end) - micros(span.start),
                 "pid": pid,
                 "tid": slot + 1,
                 "args": args,
@@ -81,7 +83,7 @@ mod tests {
         let complete: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
         assert_eq!(complete.len(), 3);
         assert_eq!(complete[2]["tid"], 1, "the slot freed at 10 ms is reused");
-        assert_eq!(complete[2]["ts"], 10_000.0);
+        assert_eq!(complete[2]["ts"], 10_000);
         assert!(
             events
                 .iter()

@@ -12,7 +12,7 @@ mod python;
 pub mod usage;
 pub mod worker;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -332,11 +332,27 @@ fn run_cells(
                         command
                     }
                 };
-                let output = run_job(command, &job).map_err(|reason| LabError::Worker {
-                    workload: workload.as_str(),
-                    model: model.as_str(),
-                    reason,
-                })?;
+                let output = match run_job(command, &job, cancel) {
+                    Ok(Some(output)) => output,
+                    Ok(None) => {
+                        report.interrupted = true;
+                        break 'all;
+                    }
+                    Err(reason) => {
+                        // Ctrl-C reaches the workers too: a worker killed by it is an
+                        // interruption, once the signal handler has had a moment to say so.
+                        std::thread::sleep(Duration::from_millis(100));
+                        if cancel.is_cancelled() {
+                            report.interrupted = true;
+                            break 'all;
+                        }
+                        return Err(LabError::Worker {
+                            workload: workload.as_str(),
+                            model: model.as_str(),
+                            reason,
+                        });
+                    }
+                };
                 if cancel.is_cancelled() {
                     report.interrupted = true;
                     break 'all;
@@ -401,8 +417,13 @@ pub fn ideal_wait(waits: &[Duration], model: Model, workers: usize) -> Duration 
     busy.into_iter().max().unwrap_or_default()
 }
 
-/// Sends `job` to a worker's stdin and reads its answer from stdout.
-fn run_job(mut command: Command, job: &Job) -> Result<JobOutput, String> {
+/// Sends `job` to a worker's stdin and reads its answer from stdout. `None` when `cancel`
+/// stopped it: the worker is killed.
+fn run_job(
+    mut command: Command,
+    job: &Job,
+    cancel: &CancellationToken,
+) -> Result<Option<JobOutput>, String> {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -415,15 +436,52 @@ fn run_job(mut command: Command, job: &Job) -> Result<JobOutput, String> {
             .write_all(&input)
             .map_err(|e| format!("cannot send the job: {e}"))?;
     }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!("{}: {}", output.status, stderr.trim()));
+    // Read both pipes on their own threads, so that a long answer never blocks the worker
+    // while this thread watches for a cancel.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if cancel.is_cancelled() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&stderr).trim()
+        ));
     }
-    serde_json::from_slice(&output.stdout).map_err(|e| {
+    serde_json::from_slice(&stdout).map(Some).map_err(|e| {
         format!(
             "its answer is not a job output ({e}): {}",
-            String::from_utf8_lossy(&output.stdout).trim()
+            String::from_utf8_lossy(&stdout).trim()
         )
     })
 }
