@@ -67,7 +67,7 @@ fn ms(d: Duration) -> f64 {
 fn figure(id: &str, svg: &str, caption: &str) -> String {
     format!(
         "<figure class=\"chart\" id=\"chart-{}\">{svg}<figcaption>{}</figcaption></figure>\n",
-        esc(id),
+        html_escape::encode_double_quoted_attribute(id),
         esc(caption)
     )
 }
@@ -716,45 +716,64 @@ pub fn conclusions(bench: &BenchReport, lab: &LabReport) -> Vec<String> {
             ));
         }
     }
-    if let (Some(a), Some(t)) = (
+    let busy = |runtime| {
+        lab.cell(runtime, Workload::Cpu, Model::Threads)
+            .map(|c| c.cores_used())
+    };
+    if let (Some(a), Some(t), Some(rust_busy)) = (
         speedup(Runtime::Rust, Workload::Cpu, Model::Async),
         speedup(Runtime::Rust, Workload::Cpu, Model::Threads),
+        busy(Runtime::Rust),
     ) {
         let p = speedup(Runtime::Rust, Workload::Cpu, Model::Processes);
-        let verdict = if lab.cores < 2 {
+        let one_thread = if a <= 1.2 {
+            "one thread gained nothing by interleaving the parts"
+        } else {
+            "one thread came out faster than sequential, which is noise: it cannot compute faster"
+        };
+        let threads = if lab.cores < 2 {
             "with one core, nothing could run in parallel".to_owned()
-        } else if t > 1.3 * a {
+        } else if t >= 1.5 {
             format!(
-                "interleaving on one thread cannot make computing faster; threads used the {} cores",
+                "threads kept {rust_busy:.1} of the {} cores busy and finished {t:.1}x sooner",
                 lab.cores
             )
-        } else {
-            let busy = lab
-                .cell(Runtime::Rust, Workload::Cpu, Model::Threads)
-                .map_or(0.0, |c| c.cores_used());
+        } else if rust_busy < 1.5 {
             format!(
-                "threads did not beat one thread here: they kept only {busy:.1} cores busy on \
-                 average, so the other cores were taken by other work on this machine"
+                "threads kept only {rust_busy:.1} cores busy on average: other work on this machine \
+                 held the rest, so parallelism could not show in this run"
+            )
+        } else {
+            format!(
+                "threads kept {rust_busy:.1} cores busy yet finished only {t:.1}x sooner: overhead"
             )
         };
         lines.push(format!(
-            "cpu (Rust): async on one thread {a:.1}x, threads {t:.1}x{} on {} cores: {verdict}.",
-            p.map(|p| format!(", processes {p:.1}x"))
-                .unwrap_or_default(),
+            "cpu (Rust): async on one thread {a:.1}x, threads {t:.1}x{} on {} cores: {one_thread}; {threads}.",
+            p.map(|p| format!(", processes {p:.1}x")).unwrap_or_default(),
             lab.cores
         ));
     }
-    if let (Some(t), Some(p)) = (
+    if let (Some(t), Some(p), Some(py_busy)) = (
         speedup(Runtime::Python, Workload::Cpu, Model::Threads),
         speedup(Runtime::Python, Workload::Cpu, Model::Processes),
+        busy(Runtime::Python),
     ) {
-        let verdict = if t < 1.3 && p > 1.3 * t {
+        let rust_busy = busy(Runtime::Rust).unwrap_or(0.0);
+        let verdict = if t < 1.3 && p >= 1.3 {
             "the GIL let one thread compute at a time, while each process had its own".to_owned()
+        } else if t < 1.3 && rust_busy >= 1.5 && py_busy <= 1.2 {
+            format!(
+                "Rust threads kept {rust_busy:.1} cores busy on the same machine, Python threads \
+                 {py_busy:.1}: the GIL"
+            )
         } else if t >= 1.3 {
             "threads ran in parallel: this Python may be free-threaded".to_owned()
         } else {
-            "neither gained: start-up outweighed the work at this size, or one core was free"
-                .to_owned()
+            format!(
+                "neither gained in this run, and Rust threads kept only {rust_busy:.1} cores busy \
+                 either: the machine had no free core to show the GIL's cost with"
+            )
         };
         lines.push(format!(
             "cpu (Python): threads {t:.1}x, processes {p:.1}x: {verdict}."
@@ -784,4 +803,98 @@ pub fn conclusions(bench: &BenchReport, lab: &LabReport) -> Vec<String> {
         lines.push("This run has too few cells to draw conclusions from.".to_owned());
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::lab::{LabCell, LabConfig, PythonStatus};
+
+    fn cell(runtime: Runtime, model: Model, wall_ms: u64, cpu_ms: u64) -> LabCell {
+        LabCell {
+            runtime,
+            workload: Workload::Cpu,
+            model,
+            engine: model.as_str().to_owned(),
+            workers: 2,
+            tasks: 8,
+            wall: Duration::from_millis(wall_ms),
+            cpu: Duration::from_millis(cpu_ms),
+            peak_rss_kib: 20_000,
+            ideal: Some(Duration::from_millis(wall_ms)),
+            timeline: Timeline::default(),
+            error: None,
+        }
+    }
+
+    fn lab(cells: Vec<LabCell>) -> LabReport {
+        LabReport {
+            config: LabConfig::default(),
+            cores: 2,
+            cells,
+            python: PythonStatus::NotRequested,
+            interrupted: false,
+        }
+    }
+
+    fn bench() -> BenchReport {
+        BenchReport {
+            target: "http://127.0.0.1/{id}".to_owned(),
+            builtin: true,
+            latency: None,
+            count: 0,
+            runs: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn conclusions_follow_the_numbers() {
+        let free = lab(vec![
+            cell(Runtime::Rust, Model::Sequential, 400, 400),
+            cell(Runtime::Rust, Model::Async, 400, 400),
+            cell(Runtime::Rust, Model::Threads, 210, 400),
+            cell(Runtime::Python, Model::Sequential, 400, 400),
+            cell(Runtime::Python, Model::Threads, 410, 410),
+            cell(Runtime::Python, Model::Processes, 220, 420),
+        ]);
+        let lines = conclusions(&bench(), &free).join("\n");
+        assert!(
+            lines.contains("kept 1.9 of the 2 cores busy and finished 1.9x sooner"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("the GIL let one thread compute at a time"),
+            "{lines}"
+        );
+
+        let busy = lab(vec![
+            cell(Runtime::Rust, Model::Sequential, 400, 400),
+            cell(Runtime::Rust, Model::Async, 400, 400),
+            cell(Runtime::Rust, Model::Threads, 380, 400),
+            cell(Runtime::Python, Model::Sequential, 400, 400),
+            cell(Runtime::Python, Model::Threads, 410, 410),
+            cell(Runtime::Python, Model::Processes, 390, 420),
+        ]);
+        let lines = conclusions(&bench(), &busy).join("\n");
+        assert!(
+            lines.contains("parallelism could not show in this run"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("no free core to show the GIL's cost"),
+            "{lines}"
+        );
+        assert!(!lines.contains("the GIL let one thread"), "{lines}");
+    }
+
+    #[test]
+    fn text_from_data_is_escaped() {
+        assert_eq!(esc("<b>&\"</b>"), "&lt;b&gt;&amp;\"&lt;/b&gt;");
+        let html = figure("x\"><script>", "<svg></svg>", "a < b");
+        assert!(
+            !html.contains("<script>") && html.contains("a &lt; b"),
+            "{html}"
+        );
+    }
 }
