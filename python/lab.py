@@ -106,7 +106,7 @@ def run(job):
         try:
             import aiohttp  # noqa: F401
         except ImportError:
-            out.update(t0=time.time(), wall=0.0, cpu=0.0, peak_rss_kib=0)
+            out.update(t0=time.time(), wall=0.0, cpu=0.0, peak_rss_kib=0, engine="asyncio")
             out["error"] = "aiohttp is not installed (pip install aiohttp)"
             return out
     cpu0, _, _ = usage()
