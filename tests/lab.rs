@@ -62,10 +62,7 @@ fn waiting_speeds_up_by_the_number_of_tasks_under_async_and_threads() {
 #[test]
 fn computing_speeds_up_with_cores_not_with_one_thread() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    // A shared machine may be busy: the best of three runs counts, and a run in which the
-    // threads were never given a second core (CPU time over wall time below 1.5) cannot show
-    // parallelism, so it does not count against the lesson.
-    let mut starved = true;
+    // A shared machine may be busy for a moment: the best of three runs counts.
     let mut last = Value::Null;
     for _ in 0..3 {
         let report = lab(&["--workloads", "cpu", "--primes", "2000000", "--parts", "8"]);
@@ -77,12 +74,7 @@ fn computing_speeds_up_with_cores_not_with_one_thread() {
         if cores < 2 || f(&threads["wall_secs"]) < 0.9 * f(&one_thread["wall_secs"]) {
             return;
         }
-        starved &= f(&threads["cores_used"]) < 1.5;
         last = report;
-    }
-    if starved {
-        eprintln!("other processes kept a core busy in every run: parallelism not checked");
-        return;
     }
     panic!("on {cores} cores, threads were never faster than one thread: {last:#}");
 }
