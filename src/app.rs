@@ -90,13 +90,11 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
 }
 
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
-    let (json, quiet) = (args.json, args.quiet);
-    let args_har = args.har.clone();
+    let (json, quiet, har_path) = (args.json, args.quiet, args.har.clone());
     let config = args.into_config()?;
     let out = config.out.clone();
     let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();
-    let har_path = args_har;
     let har_file = har_path.as_deref().map(create_output).transpose()?;
     let run_start = std::time::SystemTime::now();
     let mut har_entries = Vec::new();
