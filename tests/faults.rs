@@ -4,7 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{
     TestServer, assert_complete_comics, fetch_comics, files, gather, scripted_server, summary,
@@ -290,4 +292,97 @@ fn a_write_error_fails_the_item_with_a_reason_and_leaves_no_file() {
         "a write error is not retried"
     );
     assert!(files(out.path()).is_empty(), "{:?}", files(out.path()));
+}
+
+/// A server on a free loopback port whose every response takes 50 ms; returns its URL, the
+/// most requests it ever had in flight at once, and when each request arrived.
+fn slow_counting_server() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<Instant>>>) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let state = (in_flight, most.clone(), arrivals.clone());
+    let app = axum::Router::new()
+        .route(
+            "/{id}",
+            axum::routing::get(
+                |axum::extract::State((in_flight, most, arrivals)): axum::extract::State<(
+                    Arc<AtomicUsize>,
+                    Arc<AtomicUsize>,
+                    Arc<Mutex<Vec<Instant>>>,
+                )>| async move {
+                    arrivals.lock().unwrap().push(Instant::now());
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    "ok"
+                },
+            ),
+        )
+        .with_state(state);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), most, arrivals)
+}
+
+#[test]
+fn per_host_caps_requests_in_flight_to_one_host() {
+    let fetch = |extra: &[&str]| {
+        let (url, most, _) = slow_counting_server();
+        let out = tempfile::tempdir().unwrap();
+        gather()
+            .args([
+                "fetch",
+                &format!("{url}/{{id}}"),
+                "--ids",
+                "1-24",
+                "-c",
+                "12",
+                "-q",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(out.path())
+            .assert()
+            .success();
+        assert_eq!(files(out.path()).len(), 24);
+        most.load(Ordering::SeqCst)
+    };
+    assert_eq!(fetch(&["--per-host", "3"]), 3);
+    assert!(fetch(&[]) > 3, "without --per-host, -c 12 overlaps more");
+}
+
+#[test]
+fn rate_spaces_requests_out() {
+    let (url, _, arrivals) = slow_counting_server();
+    let out = tempfile::tempdir().unwrap();
+    gather()
+        .args([
+            "fetch",
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1-11",
+            "-c",
+            "11",
+            "-q",
+        ])
+        .args(["--rate", "20/s", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 11);
+    // 11 requests at 20 a second: the first at once, the last 10 intervals of 50 ms later.
+    let span = *arrivals.iter().max().unwrap() - *arrivals.iter().min().unwrap();
+    assert!(
+        span >= Duration::from_millis(490),
+        "11 requests within {span:?}"
+    );
 }
