@@ -294,6 +294,9 @@ fn a_write_error_fails_the_item_with_a_reason_and_leaves_no_file() {
     assert!(files(out.path()).is_empty(), "{:?}", files(out.path()));
 }
 
+/// Requests in flight, the most ever in flight, and when each request arrived.
+type Counters = (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<Mutex<Vec<Instant>>>);
+
 /// A server on a free loopback port whose every response takes 50 ms; returns its URL, the
 /// most requests it ever had in flight at once, and when each request arrived.
 fn slow_counting_server() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<Instant>>>) {
@@ -305,11 +308,9 @@ fn slow_counting_server() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<Instant>>>
         .route(
             "/{id}",
             axum::routing::get(
-                |axum::extract::State((in_flight, most, arrivals)): axum::extract::State<(
-                    Arc<AtomicUsize>,
-                    Arc<AtomicUsize>,
-                    Arc<Mutex<Vec<Instant>>>,
-                )>| async move {
+                |axum::extract::State((in_flight, most, arrivals)): axum::extract::State<
+                    Counters,
+                >| async move {
                     arrivals.lock().unwrap().push(Instant::now());
                     let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
