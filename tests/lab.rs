@@ -220,9 +220,56 @@ fn a_worker_refuses_a_bad_job() {
     assert!(stderr.contains("not a lab job"), "{stderr}");
 }
 
+/// The environment variable that marks the processes of one test's lab run.
+const MARK: &str = "GATHER_LAB_TEST_MARK";
+
+/// Pids of live processes whose environment holds `MARK=mark` (the run's `gather` and every
+/// worker it started, which inherit it). Zombies have no environment and do not count.
+fn marked_processes(mark: &str) -> Vec<u32> {
+    let needle = format!("{MARK}={mark}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Waits up to 300 ms (killed processes go in milliseconds; the tests' tasks last longer) for
+/// every process marked `mark` to be gone, and says which remain.
+fn assert_none_left(mark: &str) {
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        let left = marked_processes(mark);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let cmdlines: Vec<String> = left
+                .iter()
+                .map(|pid| {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    format!(
+                        "{pid}: {}",
+                        String::from_utf8_lossy(&cmd).replace('\0', " ")
+                    )
+                })
+                .collect();
+            panic!("processes of the stopped lab are still running: {cmdlines:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn ctrl_c_stops_the_lab_at_once_with_130() {
+    let mark = format!("ctrl-c-{}", std::process::id());
     let child = gather_std()
+        .env(MARK, &mark)
         .args([
             "bench",
             "lab",
@@ -248,4 +295,33 @@ fn ctrl_c_stops_the_lab_at_once_with_130() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("interrupted"), "{text}");
+    assert_none_left(&mark);
+}
+
+#[test]
+fn sigterm_during_the_processes_cell_leaves_no_worker_running() {
+    let mark = format!("sigterm-{}", std::process::id());
+    let child = gather_std()
+        .env(MARK, &mark)
+        .args(["bench", "lab", "--workloads", "sleep", "-n", "4"])
+        .args(["--sleep", "600ms", "--processes", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each worker of the processes cell sleeps twice 600 ms. It is running when gather, its lab-worker and that worker's two
+    // lab-workers are up: four marked processes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while marked_processes(&mark).len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the processes cell never started: {:?}",
+            marked_processes(&mark)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send_signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert_none_left(&mark);
 }

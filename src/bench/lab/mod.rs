@@ -424,14 +424,24 @@ fn run_job(
     job: &Job,
     cancel: &CancellationToken,
 ) -> Result<Option<JobOutput>, String> {
-    let mut child = command
+    command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group, so that a cancel stops the worker and every process it started
+    // (the `processes` model's workers, Python's multiprocessing pool) with one signal.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    worker::die_with_parent(&mut command);
+    let child = command
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
+    let mut child = Group {
+        child,
+        reaped: false,
+    };
     let input = serde_json::to_vec(job).map_err(|e| e.to_string())?;
-    if let Some(mut stdin) = child.stdin.take() {
+    if let Some(mut stdin) = child.child.stdin.take() {
         stdin
             .write_all(&input)
             .map_err(|e| format!("cannot send the job: {e}"))?;
@@ -449,23 +459,25 @@ fn run_job(
     };
     let stdout = drain(
         child
+            .child
             .stdout
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let stderr = drain(
         child
+            .child
             .stderr
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+        if let Some(status) = child.child.try_wait().map_err(|e| e.to_string())? {
+            child.reaped = true;
             break status;
         }
         if cancel.is_cancelled() {
-            let _ = child.kill();
-            let _ = child.wait();
+            // Dropping the group kills the worker and everything it started.
             return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -484,6 +496,33 @@ fn run_job(
             String::from_utf8_lossy(&stdout).trim()
         )
     })
+}
+
+/// A worker started in its own process group. Dropping it before the worker was reaped kills
+/// the whole group and reaps the worker, so that no path out of [`run_job`] leaves processes
+/// running. (Once reaped, its pid may be reused: the group is then left alone; the worker's own
+/// children die with it, see [`worker::die_with_parent`].)
+struct Group {
+    child: std::process::Child,
+    reaped: bool,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        #[cfg(unix)]
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on the process group this worker leads; the worker is not yet
+            // reaped, so its pid (and so the group's id) is still its own.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn cell(runtime: Runtime, job: &Job, output: JobOutput, ideal: Option<Duration>) -> LabCell {

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -284,11 +284,53 @@ fn threads(tasks: &[Task], workers: usize, clients: &Clients) -> Finished {
         .into()
 }
 
+/// Makes a child started by the lab die with the thread that started it (Linux:
+/// `PR_SET_PDEATHSIG`), so that a lab killed outright leaves no workers behind. The lab's own
+/// cancel path kills and reaps its children; this covers the paths it cannot (SIGKILL).
+pub(crate) fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs between fork and exec and calls only prctl(2) and
+        // getppid(2), which are async-signal-safe; it touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then nothing would signal us.
+                if libc::getppid() == 1 {
+                    return Err(std::io::Error::other(
+                        "the lab ended before its worker started",
+                    ));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// The worker processes of one `processes` job. Dropping it kills and reaps every child still
+/// held, so that an early return (a worker that failed, a pipe that broke) leaves none running.
+struct Children(Vec<Option<Child>>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in self.0.iter_mut().filter_map(Option::take) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Splits the tasks round-robin into `workers` shares, runs each share sequentially in its own
 /// `gather lab-worker` process, and puts the results back in task order.
 fn processes(job: &Job, exe: &Path) -> Result<Finished, String> {
     let workers = job.workers.clamp(1, job.tasks.len().max(1));
-    let mut children = Vec::with_capacity(workers);
+    let mut children = Children(Vec::with_capacity(workers));
     for w in 0..workers {
         let share = Job {
             workload: job.workload,
@@ -296,24 +338,31 @@ fn processes(job: &Job, exe: &Path) -> Result<Finished, String> {
             workers: 1,
             tasks: job.tasks.iter().skip(w).step_by(workers).cloned().collect(),
         };
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg(WORKER_COMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        die_with_parent(&mut command);
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        let stdin = child.stdin.take();
+        children.0.push(Some(child));
         let input = serde_json::to_vec(&share).map_err(|e| e.to_string())?;
-        if let Some(mut stdin) = child.stdin.take() {
+        if let Some(mut stdin) = stdin {
             stdin
                 .write_all(&input)
                 .map_err(|e| format!("cannot send a worker its job: {e}"))?;
         }
-        children.push(child);
     }
     let mut results: Vec<TaskResult> = vec![Err("no result".to_owned()); job.tasks.len()];
     let mut extra_rss_kib = 0;
-    for (w, child) in children.into_iter().enumerate() {
+    for w in 0..workers {
+        let Some(child) = children.0.get_mut(w).and_then(Option::take) else {
+            continue;
+        };
         let output = child
             .wait_with_output()
             .map_err(|e| format!("worker {w}: {e}"))?;
@@ -324,6 +373,13 @@ fn processes(job: &Job, exe: &Path) -> Result<Finished, String> {
             .map_err(|e| format!("worker {w} answered badly: {e}"))?;
         if let Some(error) = answer.error {
             return Err(error);
+        }
+        let share_len = job.tasks.iter().skip(w).step_by(workers).count();
+        if answer.tasks.len() != share_len {
+            return Err(format!(
+                "worker {w} timed {} tasks of its {share_len}",
+                answer.tasks.len()
+            ));
         }
         extra_rss_kib += answer.peak_rss_kib;
         // The share's tasks were w, w + workers, ...; its answer per task is not split, so the
