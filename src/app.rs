@@ -69,6 +69,12 @@ pub enum AppError {
     /// `lab-worker` was given something that is not a job.
     #[error("lab-worker: stdin is not a lab job")]
     Job(#[source] serde_json::Error),
+    /// Results could not be turned into JSON (for stdout, `--trace` or `--har`).
+    #[error("cannot serialize the results as JSON")]
+    Serialize(#[source] serde_json::Error),
+    /// This program's own path, needed to start the lab's workers, is unknown.
+    #[error("cannot find this program's own path to start the lab's workers")]
+    Exe(#[source] io::Error),
     /// The server could not bind or serve.
     #[error("cannot serve on {addr}")]
     Serve {
@@ -95,7 +101,7 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let out = config.out.clone();
     let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();
-    let har_file = har_path.as_deref().map(create_output).transpose()?;
+    let har_out = har_path.as_deref().map(Output::create).transpose()?;
     let run_start = std::time::SystemTime::now();
     let mut har_entries = Vec::new();
     let summary = fetch::fetch(config, &cancel, |record| {
@@ -106,8 +112,8 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     })
     .await?;
     progress.finish();
-    if let (Some(path), Some(file)) = (&har_path, har_file) {
-        write_json(path, file, &report::har(&har_entries))?;
+    if let Some(out) = har_out {
+        write_json(out, &report::har(&har_entries))?;
     }
     if json {
         print(&format!("{:#}\n", report::summary_json(&summary, &out)));
@@ -168,8 +174,8 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         args.python,
     );
     let config = args.into_config()?;
-    let trace_file = trace.as_deref().map(create_output).transpose()?;
-    let report_file = report_path.as_deref().map(create_output).transpose()?;
+    let trace_out = trace.as_deref().map(Output::create).transpose()?;
+    let report_out = report_path.as_deref().map(Output::create).transpose()?;
     let cancel = cancel_on_signal();
     let result = bench::run(config, cancel.clone()).await?;
     if json {
@@ -177,29 +183,37 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     } else {
         print(&report::bench_table(&result));
     }
-    if let (Some(path), Some(file)) = (&trace, trace_file) {
+    if let Some(out) = trace_out {
         let runs = result.runs.iter().map(|run| {
             let name = format!("{} (concurrency {})", run.mode.as_str(), run.concurrency);
             (name, "http", &run.timeline)
         });
-        write_json(path, file, &report::chrome_trace(runs))?;
+        write_json(out, &report::chrome_trace(runs))?;
     }
-    if let (Some(path), Some(file)) = (&report_path, report_file)
-        && !result.interrupted
-    {
-        eprintln!("gather bench: running the lab for the report ...");
-        let lab = lab::run(
-            LabConfig {
-                python,
-                exe: worker_exe()?,
-                ..LabConfig::default()
-            },
-            cancel,
-        )
-        .await?;
-        write_report(path, file, &result, &lab)?;
+    let mut interrupted = result.interrupted;
+    if let Some(out) = report_out {
+        if interrupted {
+            not_written(&out);
+        } else {
+            eprintln!("gather bench: running the lab for the report ...");
+            let lab = lab::run(
+                LabConfig {
+                    python,
+                    exe: worker_exe()?,
+                    ..LabConfig::default()
+                },
+                cancel,
+            )
+            .await?;
+            interrupted = lab.interrupted;
+            if interrupted {
+                not_written(&out);
+            } else {
+                write_report(out, &result, &lab)?;
+            }
+        }
     }
-    Ok(if result.interrupted {
+    Ok(if interrupted {
         Status::Interrupted
     } else if result.runs.iter().any(|run| run.summary.failed > 0) {
         Status::SomeFailed
@@ -211,8 +225,8 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
 async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
     let (json, trace, report_path) = (args.json, args.trace.clone(), args.report.clone());
     let config = args.into_config(worker_exe()?)?;
-    let trace_file = trace.as_deref().map(create_output).transpose()?;
-    let report_file = report_path.as_deref().map(create_output).transpose()?;
+    let trace_out = trace.as_deref().map(Output::create).transpose()?;
+    let report_out = report_path.as_deref().map(Output::create).transpose()?;
     let cancel = cancel_on_signal();
     let (tasks, latency) = (config.tasks as u64, config.latency);
     let result = lab::run(config, cancel.clone()).await?;
@@ -221,7 +235,7 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
     } else {
         print(&report::lab_table(&result));
     }
-    if let (Some(path), Some(file)) = (&trace, trace_file) {
+    if let Some(out) = trace_out {
         let runs = result.cells.iter().map(|cell| {
             let name = format!(
                 "{} · {} · {} ({})",
@@ -232,26 +246,34 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
             );
             (name, cell.workload.as_str(), &cell.timeline)
         });
-        write_json(path, file, &report::chrome_trace(runs))?;
+        write_json(out, &report::chrome_trace(runs))?;
     }
-    if let (Some(path), Some(file)) = (&report_path, report_file)
-        && !result.interrupted
-    {
-        eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
-        let bench = bench::run(
-            BenchConfig {
-                count: tasks,
-                latency,
-                concurrency: None,
-                url: None,
-                timelines: true,
-            },
-            cancel,
-        )
-        .await?;
-        write_report(path, file, &bench, &result)?;
+    let mut interrupted = result.interrupted;
+    if let Some(out) = report_out {
+        if interrupted {
+            not_written(&out);
+        } else {
+            eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
+            let bench = bench::run(
+                BenchConfig {
+                    count: tasks,
+                    latency,
+                    concurrency: None,
+                    url: None,
+                    timelines: true,
+                },
+                cancel,
+            )
+            .await?;
+            interrupted = bench.interrupted;
+            if interrupted {
+                not_written(&out);
+            } else {
+                write_report(out, &bench, &result)?;
+            }
+        }
     }
-    Ok(if result.interrupted {
+    Ok(if interrupted {
         Status::Interrupted
     } else {
         Status::Success
@@ -268,53 +290,79 @@ async fn run_lab_worker() -> Result<Status, AppError> {
         .map_err(LabError::from)?;
     print(&format!(
         "{}\n",
-        serde_json::to_string(&output).map_err(AppError::Job)?
+        serde_json::to_string(&output).map_err(AppError::Serialize)?
     ));
     Ok(Status::Success)
 }
 
 /// This binary, started again as the lab's worker processes.
 fn worker_exe() -> Result<PathBuf, AppError> {
-    std::env::current_exe().map_err(|source| AppError::Write {
-        path: PathBuf::from("/proc/self/exe"),
-        source,
-    })
+    std::env::current_exe().map_err(AppError::Exe)
 }
 
-/// Creates an output file (`--har`, `--trace`, `--report`) before the run, so that an
-/// unwritable path is an error at once, not after the work.
-fn create_output(path: &Path) -> Result<std::fs::File, AppError> {
-    std::fs::File::create(path).map_err(|source| AppError::Write {
-        path: path.to_owned(),
-        source,
-    })
+/// An output file (`--har`, `--trace`, `--report`), created before the run so that an
+/// unwritable path is an error at once, not after the work. Dropped unwritten (interrupted, or
+/// an error on the way), it removes the empty file it created.
+struct Output {
+    path: PathBuf,
+    file: Option<std::fs::File>,
 }
 
-fn write_report(
-    path: &Path,
-    file: std::fs::File,
-    bench: &BenchReport,
-    lab: &LabReport,
-) -> Result<(), AppError> {
+impl Output {
+    fn create(path: &Path) -> Result<Self, AppError> {
+        let file = std::fs::File::create(path).map_err(|source| AppError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: Some(file),
+        })
+    }
+
+    /// Writes `bytes` as the whole file: kept from then on.
+    fn write(mut self, bytes: &[u8]) -> Result<(), AppError> {
+        let written = match self.file.as_mut() {
+            Some(file) => file.write_all(bytes).and_then(|()| file.flush()),
+            None => Ok(()),
+        };
+        written.map_err(|source| AppError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.file = None;
+        Ok(())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Says that an interrupted run leaves no report.
+fn not_written(out: &Output) {
+    eprintln!(
+        "gather: interrupted: the report is not written to {}",
+        out.path.display()
+    );
+}
+
+fn write_report(out: Output, bench: &BenchReport, lab: &LabReport) -> Result<(), AppError> {
     let machine = bench::machine::Machine::detect(&lab.python);
     let html = report::html_report(bench, lab, &machine)?;
-    write_file(path, file, html.as_bytes())?;
+    let path = out.path.clone();
+    out.write(html.as_bytes())?;
     eprintln!("gather: wrote the report to {}", path.display());
     Ok(())
 }
 
-fn write_json(path: &Path, file: std::fs::File, value: &serde_json::Value) -> Result<(), AppError> {
-    let text = serde_json::to_vec(value).map_err(AppError::Job)?;
-    write_file(path, file, &text)
-}
-
-fn write_file(path: &Path, mut file: std::fs::File, bytes: &[u8]) -> Result<(), AppError> {
-    file.write_all(bytes)
-        .and_then(|()| file.flush())
-        .map_err(|source| AppError::Write {
-            path: path.to_owned(),
-            source,
-        })
+fn write_json(out: Output, value: &serde_json::Value) -> Result<(), AppError> {
+    let text = serde_json::to_vec(value).map_err(AppError::Serialize)?;
+    out.write(&text)
 }
 
 /// A token cancelled by the first Ctrl-C (or SIGTERM on Unix). A second one ends the process

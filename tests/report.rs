@@ -7,10 +7,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use common::{TestServer, fetch_comics, gather};
+use common::{TestServer, fetch_comics, gather, gather_std, send_signal};
 use serde_json::Value;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -239,4 +240,71 @@ fn the_report_opens_in_chromium_with_every_chart_drawn() {
         std::fs::create_dir_all(&docs).unwrap();
         std::fs::copy(&screenshot, docs.join("report.png")).unwrap();
     }
+}
+
+/// Starts `gather ARGS`, sends SIGINT once a line of its stderr contains `when` (or after
+/// 800 ms, time enough to install its signal handler, when `when` is empty), and returns its
+/// exit code and whole stderr.
+fn interrupt_when(args: &[&str], when: &str) -> (Option<i32>, String) {
+    let mut child = gather_std()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    if when.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+    }
+    while !text.contains(when) {
+        assert!(
+            stderr.read_line(&mut text).unwrap() > 0,
+            "gather ended before saying {when:?}: {text}"
+        );
+    }
+    send_signal(&child, libc::SIGINT);
+    stderr.read_to_string(&mut text).unwrap();
+    (child.wait().unwrap().code(), text)
+}
+
+#[test]
+fn an_interrupted_bench_writes_no_report_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let trace = dir.path().join("trace.json");
+    let path = report.to_str().unwrap();
+    // Ctrl-C in the bench itself: 4 requests of 2 s one after another.
+    let (code, stderr) = interrupt_when(
+        &["bench", "-n", "4", "--latency", "2s", "--report", path],
+        "",
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!report.exists(), "a report after Ctrl-C: {stderr}");
+    // Ctrl-C in the lab that the report runs after the bench.
+    let (code, stderr) = interrupt_when(
+        &["bench", "-n", "2", "--latency", "10ms", "--report", path],
+        "running the lab for the report",
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!report.exists(), "a report after Ctrl-C: {stderr}");
+    // Ctrl-C in `bench lab --report`: its trace is still written, its report not.
+    let (code, stderr) = interrupt_when(
+        &[
+            "bench",
+            "lab",
+            "--workloads",
+            "sleep",
+            "-n",
+            "3",
+            "--sleep",
+            "3s",
+        ]
+        .into_iter()
+        .chain(["--report", path, "--trace", trace.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+        "",
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!report.exists(), "a report after Ctrl-C: {stderr}");
 }
