@@ -501,8 +501,8 @@ impl LabArgs {
         Ok(LabConfig {
             workloads,
             tasks: self.tasks as usize,
-            sleep: parse_delay("--sleep", &self.sleep)?,
-            latency: parse_delay("--latency", &self.latency)?,
+            sleep: lab_delay("--sleep", &self.sleep)?,
+            latency: lab_delay("--latency", &self.latency)?,
             primes_below: self.primes,
             python_primes_below: self.python_primes,
             parts: self.parts as usize,
@@ -561,6 +561,14 @@ pub enum ConfigError {
     /// Bad latency.
     #[error(transparent)]
     Latency(#[from] LatencyError),
+    /// A lab delay beyond [`MAX_LAB_DELAY`].
+    #[error("{option} `{text}`: a lab task waits at most 1h")]
+    TooLong {
+        /// The option.
+        option: &'static str,
+        /// Its value.
+        text: String,
+    },
     /// Bad `--shard`.
     #[error(transparent)]
     Shard(#[from] ShardError),
@@ -593,6 +601,26 @@ fn parse_delay(option: &'static str, text: &str) -> Result<Latency, ConfigError>
         parse_duration(option, end)?;
     }
     Ok(text.parse::<Latency>()?)
+}
+
+/// The longest wait a lab task may be given: an hour.
+pub const MAX_LAB_DELAY: Duration = Duration::from_secs(3600);
+
+/// A lab task's delay (`--sleep`, `--latency`): as [`parse_delay`], at most [`MAX_LAB_DELAY`].
+fn lab_delay(option: &'static str, text: &str) -> Result<Latency, ConfigError> {
+    let delay = parse_delay(option, text)?;
+    let longest = match delay {
+        Latency::None => Duration::ZERO,
+        Latency::Fixed(d) => d,
+        Latency::Uniform { max, .. } => max,
+    };
+    if longest > MAX_LAB_DELAY {
+        return Err(ConfigError::TooLong {
+            option,
+            text: text.to_owned(),
+        });
+    }
+    Ok(delay)
 }
 
 impl FetchArgs {

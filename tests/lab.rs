@@ -202,6 +202,8 @@ fn the_lab_refuses_bad_input() {
         &["--workloads", "disk"],
         &["--tasks", "0"],
         &["--parts", "0"],
+        &["--workloads", "sleep", "--sleep", "307445734561825860m"],
+        &["--workloads", "http", "--latency", "1ms..2h"],
     ] {
         let run = gather().args(["bench", "lab"]).args(args).assert().code(2);
         let stderr = String::from_utf8_lossy(&run.get_output().stderr);

@@ -823,6 +823,7 @@ mod tests {
             peak_rss_kib: 20_000,
             ideal: Some(Duration::from_millis(wall_ms)),
             timeline: Timeline::default(),
+            answer: None,
             error: None,
         }
     }

@@ -87,7 +87,7 @@ pub enum LabError {
         reason: String,
     },
     /// The runner thread was lost.
-    #[error("the lab stopped unexpectedly: {0}")]
+    #[error("the lab stopped unexpectedly")]
     Join(#[from] tokio::task::JoinError),
 }
 
@@ -136,6 +136,8 @@ pub struct LabCell {
     pub ideal: Option<Duration>,
     /// Each task's span.
     pub timeline: Timeline,
+    /// The job's answer (primes counted, bytes fetched), when it ran.
+    pub answer: Option<u64>,
     /// Why the cell has no numbers, if it has none.
     pub error: Option<String>,
 }
@@ -244,7 +246,7 @@ fn tasks(
             .map(|_| Task::Sleep(config.sleep.sample().as_secs_f64()))
             .collect(),
         Workload::Http => {
-            let base = base_url.unwrap_or("http://127.0.0.1:8080");
+            let base = base_url.unwrap_or_default();
             (1..)
                 .filter(|&id| id != MISSING_ID)
                 .take(config.tasks)
@@ -312,7 +314,8 @@ fn run_cells(
         for &workload in &config.workloads {
             let tasks = tasks(&config, workload, base_url, runtime == Runtime::Python);
             let durations = waits(&config, workload, &tasks);
-            let mut sequential_wall = None;
+            // The sequential cell's answer and each task's duration (for the cpu ideal).
+            let mut sequential: Option<(u64, Vec<Duration>)> = None;
             for &model in models {
                 if cancel.is_cancelled() {
                     report.interrupted = true;
@@ -332,63 +335,73 @@ fn run_cells(
                         command
                     }
                 };
-                let output = match run_job(command, &job, cancel) {
-                    Ok(Some(output)) => output,
-                    Ok(None) => {
-                        report.interrupted = true;
-                        break 'all;
-                    }
-                    Err(reason) => {
-                        // Ctrl-C reaches the workers too: a worker killed by it is an
-                        // interruption, once the signal handler has had a moment to say so.
-                        std::thread::sleep(Duration::from_millis(100));
-                        if cancel.is_cancelled() {
-                            report.interrupted = true;
-                            break 'all;
-                        }
-                        return Err(LabError::Worker {
-                            workload: workload.as_str(),
-                            model: model.as_str(),
-                            reason,
-                        });
-                    }
-                };
-                if cancel.is_cancelled() {
+                let output = run_job(command, &job, cancel);
+                if cancel.is_cancelled() || matches!(output, Ok(None)) {
                     report.interrupted = true;
                     break 'all;
                 }
-                let wall = Duration::from_secs_f64(output.wall.max(0.0));
-                if model == Model::Sequential && output.error.is_none() {
-                    sequential_wall = Some(wall);
-                }
-                let ideal = match &durations {
-                    Some(durations) => Some(ideal_wait(durations, model, job.workers)),
-                    None => sequential_wall.map(|s| {
-                        let lanes = if model.is_parallel() {
-                            job.workers.min(cores).min(tasks.len()).max(1)
-                        } else {
-                            1
-                        };
-                        s / u32::try_from(lanes).unwrap_or(1)
-                    }),
+                let mut cell = match output {
+                    Ok(Some(output)) => cell(runtime, &job, output),
+                    // One failed worker spoils its cell only: the others still run.
+                    _ => failed_cell(runtime, &job, output.err().unwrap_or_default()),
                 };
-                report.cells.push(cell(runtime, &job, output, ideal));
+                if let (Some(answer), Some((expected, _))) = (cell.answer, &sequential)
+                    && workload == Workload::Cpu
+                    && answer != *expected
+                    && cell.ok()
+                {
+                    cell.error = Some(format!(
+                        "counted {answer} primes, but sequential counted {expected}"
+                    ));
+                }
+                if model == Model::Sequential
+                    && cell.ok()
+                    && let Some(answer) = cell.answer
+                {
+                    let parts = cell.timeline.spans().iter().map(|s| s.duration()).collect();
+                    sequential = Some((answer, parts));
+                }
+                let lanes = cpu_lanes(runtime, model, job.workers, cores);
+                cell.ideal = match (&durations, &sequential) {
+                    _ if !cell.ok() => None,
+                    (Some(durations), _) => Some(ideal_wait(durations, model, job.workers)),
+                    (None, Some((_, parts))) => {
+                        Some(ideal_compute(parts, model, job.workers, lanes))
+                    }
+                    (None, None) => None,
+                };
+                report.cells.push(cell);
             }
         }
     }
     Ok(report)
 }
 
+/// Cores a model can keep busy computing: one for a single thread (or Python's threads, which
+/// the GIL serialises), else its workers up to the cores there are.
+fn cpu_lanes(runtime: Runtime, model: Model, workers: usize, cores: usize) -> usize {
+    match (runtime, model) {
+        (_, Model::Sequential | Model::Async) | (Runtime::Python, Model::Threads) => 1,
+        _ => workers.min(cores).max(1),
+    }
+}
+
 /// How long each task of a waiting workload waits, for the ideal times; `None` for cpu.
+///
+/// The http workload's delays are drawn by the server, unknown here: for a fixed latency each
+/// task waits it; for a uniform one in `[min, max]` the sequential ideal is `n` times the mean,
+/// and all `n` at once wait for the longest of `n` draws, whose expected value is
+/// `min + (max - min) · n / (n + 1)`. The tasks are given waits with those two sums: one the
+/// expected longest, the others sharing the rest equally.
 fn waits(config: &LabConfig, workload: Workload, tasks: &[Task]) -> Option<Vec<Duration>> {
     match workload {
         Workload::Cpu => None,
-        Workload::Http => Some(vec![config.latency.mean(); tasks.len()]),
+        Workload::Http => Some(http_waits(config.latency, tasks.len())),
         Workload::Sleep => Some(
             tasks
                 .iter()
                 .map(|t| match t {
-                    Task::Sleep(secs) => Duration::from_secs_f64(*secs),
+                    Task::Sleep(secs) => Duration::try_from_secs_f64(*secs).unwrap_or_default(),
                     _ => Duration::ZERO,
                 })
                 .collect(),
@@ -396,25 +409,61 @@ fn waits(config: &LabConfig, workload: Workload, tasks: &[Task]) -> Option<Vec<D
     }
 }
 
-/// The wall time of waits with zero overhead: sequential sums them; processes take
-/// round-robin shares; a pool hands the next wait to the first free thread.
-pub fn ideal_wait(waits: &[Duration], model: Model, workers: usize) -> Duration {
-    let lanes = match model {
-        Model::Sequential => 1,
-        Model::Async | Model::AsyncMt => waits.len(),
-        Model::Threads | Model::Processes => workers,
+/// `n` waits for a server latency: see [`waits`].
+fn http_waits(latency: Latency, n: usize) -> Vec<Duration> {
+    match latency {
+        Latency::Uniform { min, max } if n > 1 => {
+            let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+            let longest = min + (max - min).mul_f64(n as f64 / (n as f64 + 1.0));
+            let total = latency.mean().saturating_mul(n32);
+            let rest = total.saturating_sub(longest) / (n32 - 1);
+            let mut waits = vec![rest; n];
+            waits[0] = longest;
+            waits
+        }
+        _ => vec![latency.mean(); n],
     }
-    .max(1);
-    let mut busy = vec![Duration::ZERO; lanes];
-    for (i, &wait) in waits.iter().enumerate() {
-        let lane = if model == Model::Processes {
-            i % lanes
-        } else {
-            (0..lanes).min_by_key(|&l| busy[l]).unwrap_or(0)
-        };
-        busy[lane] += wait;
+}
+
+/// The wall time of `durations` on `lanes` lanes with zero overhead, each next one going to the
+/// lane that is free first (a pool's queue).
+fn pack(durations: impl IntoIterator<Item = Duration>, lanes: usize) -> Duration {
+    let mut busy = vec![Duration::ZERO; lanes.max(1)];
+    for d in durations {
+        if let Some(lane) = busy.iter_mut().min() {
+            *lane += d;
+        }
     }
     busy.into_iter().max().unwrap_or_default()
+}
+
+/// The round-robin shares of `durations` among `workers` processes, each share's total.
+fn shares(durations: &[Duration], workers: usize) -> Vec<Duration> {
+    let workers = workers.max(1);
+    (0..workers)
+        .map(|w| durations.iter().skip(w).step_by(workers).sum())
+        .collect()
+}
+
+/// The wall time of waits with zero overhead: sequential sums them; async waits for all at
+/// once; processes take round-robin shares; a pool hands the next wait to the first free thread.
+pub fn ideal_wait(waits: &[Duration], model: Model, workers: usize) -> Duration {
+    match model {
+        Model::Sequential => pack(waits.iter().copied(), 1),
+        Model::Async | Model::AsyncMt => pack(waits.iter().copied(), waits.len()),
+        Model::Threads => pack(waits.iter().copied(), workers),
+        Model::Processes => pack(shares(waits, workers), workers),
+    }
+}
+
+/// The wall time of computing `parts` (each part's time alone, from the sequential cell) with
+/// zero overhead on `lanes` cores (see `cpu_lanes`): a pool hands the next part to the first
+/// free core; processes take round-robin shares, which then share the cores.
+pub fn ideal_compute(parts: &[Duration], model: Model, workers: usize, lanes: usize) -> Duration {
+    match model {
+        Model::Processes => pack(shares(parts, workers), lanes),
+        _ => pack(parts.iter().copied(), lanes),
+    }
 }
 
 /// Sends `job` to a worker's stdin and reads its answer from stdout. `None` when `cancel`
@@ -525,19 +574,50 @@ impl Drop for Group {
     }
 }
 
-fn cell(runtime: Runtime, job: &Job, output: JobOutput, ideal: Option<Duration>) -> LabCell {
-    let offset = |t: f64| Duration::from_secs_f64((t - output.t0).max(0.0));
-    let spans = output
-        .tasks
-        .iter()
-        .zip(&job.tasks)
-        .map(|(times, task)| Span {
-            label: task.label(),
-            start: offset(times.start),
-            first_byte: times.first_byte.map(offset),
-            end: offset(times.end),
-        })
-        .collect();
+/// Seconds from a worker as a duration: refused when negative, not a number or too large.
+fn secs(value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("it reported a time of {value} s"))
+}
+
+/// The cell of a job whose worker answered `output`. An answer that does not add up (a bad
+/// time, a task missing) makes the cell an error, like a job that failed.
+fn cell(runtime: Runtime, job: &Job, output: JobOutput) -> LabCell {
+    let times = || -> Result<(Duration, Duration, Vec<Span>), String> {
+        if output.tasks.len() != job.tasks.len() {
+            return Err(format!(
+                "it timed {} tasks of {}",
+                output.tasks.len(),
+                job.tasks.len()
+            ));
+        }
+        let offset = |t: f64| secs((t - output.t0).max(0.0));
+        let spans = output
+            .tasks
+            .iter()
+            .zip(&job.tasks)
+            .map(|(times, task)| {
+                Ok(Span {
+                    label: task.label(),
+                    start: offset(times.start)?,
+                    first_byte: times.first_byte.map(offset).transpose()?,
+                    end: offset(times.end)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok((secs(output.wall)?, secs(output.cpu)?, spans))
+    };
+    let (wall, cpu, spans, error) = match output.error {
+        Some(error) => (Duration::ZERO, Duration::ZERO, Vec::new(), Some(error)),
+        None => match times() {
+            Ok((wall, cpu, spans)) => (wall, cpu, spans, None),
+            Err(e) => (
+                Duration::ZERO,
+                Duration::ZERO,
+                Vec::new(),
+                Some(format!("bad answer from the worker: {e}")),
+            ),
+        },
+    };
     LabCell {
         runtime,
         workload: job.workload,
@@ -545,13 +625,30 @@ fn cell(runtime: Runtime, job: &Job, output: JobOutput, ideal: Option<Duration>)
         engine: output.engine,
         workers: job.workers,
         tasks: job.tasks.len(),
-        wall: Duration::from_secs_f64(output.wall.max(0.0)),
-        cpu: Duration::from_secs_f64(output.cpu.max(0.0)),
+        wall,
+        cpu,
         peak_rss_kib: output.peak_rss_kib,
-        ideal: ideal.filter(|_| output.error.is_none()),
+        ideal: None,
         timeline: Timeline::new(spans),
-        error: output.error,
+        answer: error.is_none().then_some(output.result),
+        error,
     }
+}
+
+/// The cell of a job whose worker failed: `reason` says how.
+fn failed_cell(runtime: Runtime, job: &Job, reason: String) -> LabCell {
+    cell(
+        runtime,
+        job,
+        JobOutput {
+            engine: match runtime {
+                Runtime::Rust => worker::engine(job.model, job.workers),
+                Runtime::Python => "python3".to_owned(),
+            },
+            error: Some(format!("the worker failed: {reason}")),
+            ..JobOutput::default()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -566,5 +663,77 @@ mod tests {
         assert_eq!(ideal_wait(&waits, Model::Async, 10), ms(100));
         assert_eq!(ideal_wait(&waits, Model::Threads, 4), ms(300));
         assert_eq!(ideal_wait(&waits, Model::Processes, 2), ms(500));
+    }
+
+    #[test]
+    fn the_cpu_ideal_packs_the_parts_onto_the_cores() {
+        let ms = Duration::from_millis;
+        // 3 equal parts on 2 cores: one core computes two of them, so 1.5x, not 2x.
+        let parts = vec![ms(100); 3];
+        let lanes = cpu_lanes(Runtime::Rust, Model::Threads, 3, 2);
+        assert_eq!(lanes, 2);
+        assert_eq!(ideal_compute(&parts, Model::Threads, 3, lanes), ms(200));
+        assert_eq!(ideal_compute(&parts, Model::Sequential, 1, 1), ms(300));
+        // Unequal parts: the pool hands the next part to the first free core.
+        let parts = [ms(300), ms(100), ms(100), ms(100)];
+        assert_eq!(ideal_compute(&parts, Model::AsyncMt, 2, 2), ms(300));
+        // Processes keep their round-robin shares: 300+100 and 100+100.
+        assert_eq!(ideal_compute(&parts, Model::Processes, 2, 2), ms(400));
+        // Four processes on two cores: the shares share the cores.
+        assert_eq!(ideal_compute(&parts, Model::Processes, 4, 2), ms(300));
+        // One thread, and Python's threads under the GIL, compute one part at a time.
+        assert_eq!(cpu_lanes(Runtime::Rust, Model::Async, 8, 4), 1);
+        assert_eq!(cpu_lanes(Runtime::Python, Model::Threads, 8, 4), 1);
+        assert_eq!(cpu_lanes(Runtime::Python, Model::Processes, 8, 4), 4);
+        assert_eq!(cpu_lanes(Runtime::Rust, Model::Processes, 3, 4), 3);
+    }
+
+    #[test]
+    fn uniform_http_latency_waits_for_the_expected_longest_at_once() {
+        let ms = Duration::from_millis;
+        let latency = Latency::Uniform {
+            min: ms(100),
+            max: ms(200),
+        };
+        let waits = http_waits(latency, 9);
+        // Sequential: 9 times the mean.
+        assert_eq!(ideal_wait(&waits, Model::Sequential, 1), ms(1350));
+        // At once: the expected longest of 9 draws, 100 + 100 * 9/10.
+        assert_eq!(ideal_wait(&waits, Model::Async, 9), ms(190));
+        assert_eq!(
+            http_waits(Latency::Fixed(ms(50)), 3),
+            vec![ms(50); 3],
+            "a fixed latency is every task's wait"
+        );
+    }
+
+    #[test]
+    fn a_bad_answer_from_a_worker_spoils_only_its_cell() {
+        let job = Job {
+            workload: Workload::Sleep,
+            model: Model::Async,
+            workers: 2,
+            tasks: vec![Task::Sleep(0.1), Task::Sleep(0.1)],
+        };
+        let times = TaskTimes {
+            start: 10.0,
+            first_byte: None,
+            end: 10.1,
+        };
+        let answer = |wall: f64, tasks: Vec<TaskTimes>| JobOutput {
+            t0: 10.0,
+            wall,
+            tasks,
+            ..JobOutput::default()
+        };
+        let good = cell(Runtime::Rust, &job, answer(0.1, vec![times; 2]));
+        assert!(good.ok(), "{:?}", good.error);
+        assert_eq!(good.timeline.spans().len(), 2);
+        let short = cell(Runtime::Rust, &job, answer(0.1, vec![times]));
+        assert!(short.error.unwrap().contains("timed 1 tasks of 2"));
+        let huge = cell(Runtime::Rust, &job, answer(1e300, vec![times; 2]));
+        assert!(huge.error.unwrap().contains("reported a time of"));
+        let nan = cell(Runtime::Rust, &job, answer(f64::NAN, vec![times; 2]));
+        assert!(!nan.ok());
     }
 }

@@ -72,7 +72,7 @@ pub fn run(job: &Job, exe: &Path) -> JobOutput {
 }
 
 /// What runs each model, for the table.
-fn engine(model: Model, workers: usize) -> String {
+pub(crate) fn engine(model: Model, workers: usize) -> String {
     match model {
         Model::Sequential => "one thread, blocking calls".to_owned(),
         Model::Async => "tokio current_thread".to_owned(),
@@ -150,12 +150,17 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
+/// A sleep task's wait: refused when negative, not a number or beyond a `Duration`.
+fn sleep_time(secs: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("cannot sleep {secs} s"))
+}
+
 /// Runs one task, blocking the thread while it waits.
 fn blocking_task(task: &Task, agent: Option<&ureq::Agent>) -> TaskResult {
     let start = unix_now();
     let (first_byte, answer) = match task {
         Task::Sleep(secs) => {
-            std::thread::sleep(Duration::from_secs_f64(secs.max(0.0)));
+            std::thread::sleep(sleep_time(*secs)?);
             (None, 0)
         }
         Task::Primes(from, to) => (None, count_primes(*from, *to)),
@@ -183,7 +188,7 @@ async fn async_task(task: Task, client: Option<reqwest::Client>) -> TaskResult {
     let start = unix_now();
     let (first_byte, answer) = match &task {
         Task::Sleep(secs) => {
-            tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+            tokio::time::sleep(sleep_time(*secs)?).await;
             (None, 0)
         }
         Task::Primes(from, to) => (None, count_primes(*from, *to)),
