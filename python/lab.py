@@ -16,6 +16,7 @@ says so when it is not.
 import asyncio
 import json
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -74,21 +75,43 @@ async def async_task(task, session):
     return {"start": start, "first_byte": first_byte, "end": time.time()}, answer
 
 
-async def gather_all(job):
+async def gather_all(job, clock):
+    """Runs every task at once on this thread's loop. The aiohttp session is made before
+    `clock` starts, as the Rust side builds its clients before timing."""
     if job["workload"] != "http":
+        clock.start()
         return await asyncio.gather(*(async_task(t, None) for t in job["tasks"]))
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
+        clock.start()
         return await asyncio.gather(*(async_task(t, session) for t in job["tasks"]))
 
 
-def usage():
+def own_usage():
+    """This process's CPU time (user + system) and peak memory (KiB) so far."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    return cpu, own.ru_maxrss, children.ru_maxrss
+    rss = own.ru_maxrss // 1024 if sys.platform == "darwin" else own.ru_maxrss
+    return own.ru_utime + own.ru_stime, rss
+
+
+def pool_task(task):
+    """A task in a pool process: its result, and the process's own usage so far. (The parent
+    cannot count its pool with RUSAGE_CHILDREN: that holds only children it has waited for,
+    and under forkserver, Python 3.14's default on Linux, the pool's processes are not its
+    children at all.)"""
+    result = blocking_task(task)
+    return result, os.getpid(), own_usage()
+
+
+class Clock:
+    """The job's clock: its start is taken when the timed work begins."""
+
+    def start(self):
+        self.cpu0, _ = own_usage()
+        self.t0 = time.time()
+        self.perf0 = time.perf_counter()
 
 
 def run(job):
@@ -109,33 +132,40 @@ def run(job):
             out.update(t0=time.time(), wall=0.0, cpu=0.0, peak_rss_kib=0, engine="asyncio")
             out["error"] = "aiohttp is not installed (pip install aiohttp)"
             return out
-    cpu0, _, _ = usage()
-    out["t0"] = time.time()
-    start = time.perf_counter()
+    clock = Clock()
+    workers_usage = {}
     if model == "sequential":
+        clock.start()
         results = [blocking_task(t) for t in tasks]
     elif model == "async":
-        results = asyncio.run(gather_all(job))
+        results = asyncio.run(gather_all(job, clock))
     elif model == "threads":
+        clock.start()
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(blocking_task, tasks))
     elif model == "processes":
+        clock.start()
         pool = multiprocessing.Pool(workers)
         try:
-            results = pool.map(blocking_task, tasks, chunksize=1)
+            answers = pool.map(pool_task, tasks, chunksize=1)
         finally:
             pool.close()
             pool.join()
+        results = []
+        for result, pid, (cpu, rss) in answers:
+            results.append(result)
+            # Each report is the process's usage so far: its last (largest) one counts.
+            last_cpu, last_rss = workers_usage.get(pid, (0.0, 0))
+            workers_usage[pid] = (max(cpu, last_cpu), max(rss, last_rss))
     else:
         raise ValueError(f"unknown model {model!r}")
-    out["wall"] = time.perf_counter() - start
-    cpu1, own_rss, child_rss = usage()
-    out["cpu"] = cpu1 - cpu0
-    # ru_maxrss of the children is the largest child's; the pool ran `workers` of about that.
-    extra = child_rss * workers if model == "processes" else 0
-    if sys.platform == "darwin":
-        own_rss, extra = own_rss // 1024, extra // 1024
-    out["peak_rss_kib"] = own_rss + extra
+    out["wall"] = time.perf_counter() - clock.perf0
+    out["t0"] = clock.t0
+    cpu1, own_rss = own_usage()
+    # This process, and the pool's processes as each reported itself (their CPU is all the
+    # job's: a pool process starts for it); peak memory summed over the processes.
+    out["cpu"] = cpu1 - clock.cpu0 + sum(cpu for cpu, _ in workers_usage.values())
+    out["peak_rss_kib"] = own_rss + sum(rss for _, rss in workers_usage.values())
     for times, answer in results:
         out["tasks"].append(times)
         out["result"] += answer

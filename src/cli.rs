@@ -437,7 +437,7 @@ pub struct LabArgs {
     pub primes: u64,
 
     /// The bound for Python's cpu workload (trial division is ~50x slower there).
-    #[arg(long, value_name = "N", default_value_t = 200_000,
+    #[arg(long, value_name = "N", default_value_t = 800_000,
           value_parser = clap::value_parser!(u64).range(2..=1_000_000_000_000))]
     pub python_primes: u64,
 

@@ -60,7 +60,7 @@ impl Default for LabConfig {
             sleep: Latency::Fixed(Duration::from_millis(100)),
             latency: Latency::Fixed(Duration::from_millis(100)),
             primes_below: 3_000_000,
-            python_primes_below: 200_000,
+            python_primes_below: 800_000,
             parts: 8,
             threads: None,
             processes: None,
