@@ -26,7 +26,8 @@ pub const PALETTE: [RGBColor; 6] = [
 const FONT: &str = "sans-serif";
 const INK: RGBColor = RGBColor(0x33, 0x33, 0x33);
 
-fn color(index: usize) -> RGBColor {
+/// The colour of index `index` in [`PALETTE`], wrapping around.
+pub fn color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use html_escape::encode_text;
 
 use super::charts::{self, Bar, ChartError, Lane, Segment};
-use super::{human_duration, lab::human_memory, lab::lab_heading, lab::python_line};
+use super::human_duration;
+use super::lab::{cell_columns, human_memory, lab_heading, python_line};
 use crate::bench::lab::{LabReport, Model, Runtime, Workload};
 use crate::bench::machine::Machine;
 use crate::bench::{BenchReport, Mode};
@@ -235,7 +236,9 @@ fn models() -> Result<String, ChartError> {
          per thread (1:1), no global lock: as many run at once as there are cores. \
          <code>std::thread</code> in C++ and Rust; shared memory needs locks or atomics (in C++ \
          a data race is undefined behaviour; Rust refuses to compile one). Each thread costs a \
-         stack (8&nbsp;MB reserved, touched lazily) and a kernel context switch; thousands are \
+         stack (reserved, touched lazily: Rust's <code>std::thread</code> asks for 2&nbsp;MiB, \
+         a C++ <code>std::thread</code> gets the Linux pthreads default of 8&nbsp;MiB) and a kernel \
+         context switch; thousands are \
          fine, a million are not.</p></div>"
     );
     let processes = sketch(
@@ -488,7 +491,7 @@ fn percentiles(bench: &BenchReport) -> Result<String, ChartError> {
         "<table><thead><tr><th>run</th><th>requests</th><th>p50</th>\
          <th>p90</th><th>p99</th><th>max</th></tr></thead><tbody>",
     );
-    let floor = bench.latency.map(|l| ms(l.mean()));
+    let floor = bench.latency.map(|l| ms(l.min()));
     for (i, run) in bench.runs.iter().enumerate() {
         let sorted = run.timeline.sorted_durations();
         if sorted.is_empty() {
@@ -527,7 +530,7 @@ fn percentiles(bench: &BenchReport) -> Result<String, ChartError> {
     )?;
     let mut html = String::from(
         "<h3>Latency percentiles</h3><p>How long each request took, from sending it to its last \
-         byte. The outline is the server's own delay: the floor.</p>",
+         byte. The outline is the server's shortest delay: the floor.</p>",
     );
     html.push_str(&figure("latency", &svg, "Latency percentiles per run."));
     html.push_str(&table);
@@ -544,18 +547,36 @@ fn model_color(model: Model) -> usize {
     }
 }
 
+/// The lab charts' legend: each model's key in its bar colour.
+fn legend() -> String {
+    [
+        (Model::Async, "async (one thread)"),
+        (Model::AsyncMt, "async-mt"),
+        (Model::Threads, "threads"),
+        (Model::Processes, "processes"),
+    ]
+    .iter()
+    .map(|&(model, name)| {
+        let c = charts::color(model_color(model));
+        format!(
+            "<span class=\"key\" style=\"background:#{:02x}{:02x}{:02x}\"></span> {name}",
+            c.0, c.1, c.2
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
 fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
     let mut html = format!(
         "<h3>The lab: three workloads under every model</h3><p>{}.<br>{}.</p><p>Each cell ran in \
          a fresh worker process. Bars: speedup over the same language's sequential run; \
          outlines: the ideal (zero overhead: for waiting work the longest chain of waits, for \
-         CPU work one share per core). Legend: \
-         <span class=\"key\" style=\"background:#3b6ea8\"></span> async (one thread) \
-         <span class=\"key\" style=\"background:#7d5ba6\"></span> async-mt \
-         <span class=\"key\" style=\"background:#e08a2c\"></span> threads \
-         <span class=\"key\" style=\"background:#4c9a5a\"></span> processes.</p>",
+         CPU work the sequential run's parts packed onto the cores the model can use: one for a \
+         single thread and for Python's threads under the GIL). Legend: {}.</p>",
         esc(&lab_heading(lab)),
-        esc(&python_line(&lab.python, lab.config.python_primes_below))
+        esc(&python_line(&lab.python, lab.config.python_primes_below)),
+        legend()
     );
     for &workload in &lab.config.workloads {
         let rows: Vec<Bar> = lab
@@ -604,25 +625,15 @@ fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
             cell.model.as_str(),
             esc(&cell.engine)
         );
-        match &cell.error {
-            Some(error) => {
-                let _ = write!(html, "<td colspan=\"6\">{}</td></tr>", esc(error));
+        match cell_columns(lab, cell) {
+            Ok(columns) => {
+                for column in columns {
+                    let _ = write!(html, "<td>{}</td>", esc(&column));
+                }
+                html.push_str("</tr>");
             }
-            None => {
-                let _ = write!(
-                    html,
-                    "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
-                    human_duration(cell.wall),
-                    lab.speedup(cell)
-                        .map_or("-".to_owned(), |s| format!("{s:.1}x")),
-                    match (cell.ideal, lab.ideal_speedup(cell)) {
-                        (Some(d), Some(x)) => format!("{} ({x:.1}x)", human_duration(d)),
-                        _ => "-".to_owned(),
-                    },
-                    human_duration(cell.cpu),
-                    cell.cores_used(),
-                    human_memory(cell.peak_rss_kib)
-                );
+            Err(error) => {
+                let _ = write!(html, "<td colspan=\"6\">{}</td></tr>", esc(&error));
             }
         }
     }
@@ -699,13 +710,21 @@ pub fn conclusions(bench: &BenchReport, lab: &LabReport) -> Vec<String> {
         lab.cell(runtime, workload, model)
             .and_then(|c| lab.speedup(c))
     };
+    let ideal = |runtime, workload, model| {
+        lab.cell(runtime, workload, model)
+            .and_then(|c| lab.ideal_speedup(c))
+    };
     for workload in [Workload::Sleep, Workload::Http] {
         if let Some(a) = speedup(Runtime::Rust, workload, Model::Async) {
             let t = speedup(Runtime::Rust, workload, Model::Threads);
-            let verdict = if a >= 0.5 * lab.config.tasks as f64 {
-                "waiting overlaps on a single thread"
-            } else {
-                "less than half of the ideal: overhead dominated at this size"
+            let verdict = match ideal(Runtime::Rust, workload, Model::Async) {
+                Some(ideal) if a >= 0.5 * ideal => {
+                    format!("waiting overlaps on a single thread (ideal {ideal:.1}x)")
+                }
+                Some(ideal) => format!(
+                    "less than half of the ideal {ideal:.1}x: overhead dominated at this size"
+                ),
+                None => "waiting overlaps on a single thread".to_owned(),
             };
             lines.push(format!(
                 "{}: async on one thread was {a:.1}x faster than sequential with {} tasks{}; {verdict}.",
@@ -780,8 +799,17 @@ pub fn conclusions(bench: &BenchReport, lab: &LabReport) -> Vec<String> {
         ));
     }
     if let Some(a) = speedup(Runtime::Python, Workload::Sleep, Model::Async) {
+        let verdict = match ideal(Runtime::Python, Workload::Sleep, Model::Async) {
+            Some(ideal) if a < 0.5 * ideal => {
+                format!("less than half of the ideal {ideal:.1}x: overhead dominated at this size")
+            }
+            Some(ideal) if a < 1.5 => {
+                format!("against an ideal of {ideal:.1}x, the waits did not overlap in this run")
+            }
+            _ => "the GIL does not stop waiting from overlapping".to_owned(),
+        };
         lines.push(format!(
-            "sleep (Python): asyncio was {a:.1}x faster than sequential: the GIL does not stop waiting from overlapping."
+            "sleep (Python): asyncio was {a:.1}x faster than sequential: {verdict}."
         ));
     }
     for runtime in [Runtime::Rust, Runtime::Python] {

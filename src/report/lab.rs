@@ -43,8 +43,12 @@ pub fn python_line(status: &PythonStatus, python_primes_below: u64) -> String {
     }
 }
 
-/// The speedup and the ideal of a cell, as the table shows them.
-fn speedups(report: &LabReport, cell: &LabCell) -> (String, String) {
+/// The measured columns of a cell's row, as the text table and the HTML report show them:
+/// wall, speedup, ideal, cpu, cores, mem. A cell that did not run has its error instead.
+pub fn cell_columns(report: &LabReport, cell: &LabCell) -> Result<[String; 6], String> {
+    if let Some(error) = &cell.error {
+        return Err(error.clone());
+    }
     let speedup = report
         .speedup(cell)
         .map_or("-".to_owned(), |s| format!("{s:.1}x"));
@@ -53,7 +57,14 @@ fn speedups(report: &LabReport, cell: &LabCell) -> (String, String) {
         (Some(ideal), None) => human_duration(ideal),
         _ => "-".to_owned(),
     };
-    (speedup, ideal)
+    Ok([
+        human_duration(cell.wall),
+        speedup,
+        ideal,
+        human_duration(cell.cpu),
+        format!("{:.1}", cell.cores_used()),
+        human_memory(cell.peak_rss_kib),
+    ])
 }
 
 /// The table `gather bench lab` prints: a heading, one row per cell, and notes.
@@ -64,15 +75,15 @@ pub fn lab_table(report: &LabReport) -> String {
     ]);
     let mut notes = Vec::new();
     for cell in &report.cells {
-        let (speedup, ideal) = speedups(report, cell);
         let mut row = vec![
             cell.runtime.as_str().to_owned(),
             cell.workload.as_str().to_owned(),
             cell.model.as_str().to_owned(),
             cell.engine.clone(),
         ];
-        match &cell.error {
-            Some(error) => {
+        match cell_columns(report, cell) {
+            Ok(columns) => row.extend(columns),
+            Err(error) => {
                 row.extend(["-", "-", "-", "-", "-", "-"].map(str::to_owned));
                 notes.push(format!(
                     "{} {} {}: {error}",
@@ -81,14 +92,6 @@ pub fn lab_table(report: &LabReport) -> String {
                     cell.model.as_str()
                 ));
             }
-            None => row.extend([
-                human_duration(cell.wall),
-                speedup,
-                ideal,
-                human_duration(cell.cpu),
-                format!("{:.1}", cell.cores_used()),
-                human_memory(cell.peak_rss_kib),
-            ]),
         }
         table.add_row(row);
     }

@@ -45,6 +45,14 @@ impl Latency {
         }
     }
 
+    /// The shortest delay.
+    pub fn min(&self) -> Duration {
+        match *self {
+            Latency::None => Duration::ZERO,
+            Latency::Fixed(d) | Latency::Uniform { min: d, .. } => d,
+        }
+    }
+
     /// The mean delay.
     pub fn mean(&self) -> Duration {
         match *self {

@@ -28,11 +28,6 @@ impl Workload {
             Workload::Cpu => "cpu",
         }
     }
-
-    /// Whether the work is waiting (not computing).
-    pub fn is_waiting(self) -> bool {
-        !matches!(self, Workload::Cpu)
-    }
 }
 
 /// How a job runs its tasks.
