@@ -30,7 +30,9 @@ fn fetch_writes_a_har_log_with_one_entry_per_request() {
     fetch_comics(
         &server,
         "1-12,404",
-        &["-c", "4", "-q", "--har", har_arg],
+        // One request at a time to the host: the other slots' items wait, and that shows
+        // as `blocked`, not as the server's `wait`.
+        &["-c", "4", "--per-host", "1", "-q", "--har", har_arg],
         &dir.path().join("out"),
     )
     .code(1);
@@ -39,18 +41,28 @@ fn fetch_writes_a_har_log_with_one_entry_per_request() {
     assert_eq!(har["log"]["creator"]["name"], "gather");
     let entries = har["log"]["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 13, "one entry per item");
+    let mut most_blocked = 0.0f64;
     for entry in entries {
         let started = entry["startedDateTime"].as_str().unwrap();
         assert!(started.ends_with('Z') && started.contains('T'), "{started}");
         let timings = &entry["timings"];
+        let blocked = timings["blocked"].as_f64().unwrap();
         let wait = timings["wait"].as_f64().unwrap();
         let receive = timings["receive"].as_f64().unwrap();
         assert!(wait >= 15.0, "the server's 20 ms are waiting: {entry}");
-        assert!(receive >= 0.0 && timings["send"] == 0 && timings["connect"] == -1);
+        // Held behind the request in flight, but not more than all the others took.
+        assert!(wait < 200.0, "only the server's wait is wait: {entry}");
+        assert!(blocked >= 0.0 && receive >= 0.0, "{entry}");
+        assert!(timings["send"] == 0 && timings["connect"] == -1);
         let time = entry["time"].as_f64().unwrap();
-        assert!((time - wait - receive).abs() < 0.01, "{entry}");
+        assert!((time - blocked - wait - receive).abs() < 1e-9, "{entry}");
+        most_blocked = most_blocked.max(blocked);
         assert_eq!(entry["request"]["method"], "GET");
     }
+    assert!(
+        most_blocked >= 15.0,
+        "with 4 slots and one request at a time, some waited their turn: {most_blocked} ms"
+    );
     let missing: Vec<&Value> = entries
         .iter()
         .filter(|e| e["response"]["status"] == 404)

@@ -32,8 +32,10 @@ pub enum Outcome {
 /// When an item's phases happened, as offsets from the start of the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timing {
-    /// The request was sent (a concurrency slot was taken).
+    /// The item started: a concurrency slot was taken.
     pub start: Duration,
+    /// The last attempt's request went out: after throttling, backoff and earlier attempts.
+    pub sent: Duration,
     /// Response headers arrived (equal to `start` for items that sent no request).
     pub response: Duration,
     /// The body was complete.
@@ -47,6 +49,7 @@ impl Timing {
     pub fn at(now: Duration) -> Self {
         Self {
             start: now,
+            sent: now,
             response: now,
             body: now,
             end: now,

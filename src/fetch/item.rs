@@ -233,6 +233,7 @@ impl Fetcher {
         timing: &mut Timing,
     ) -> Result<Option<u64>, ItemError> {
         let _pass = self.limits.pass(url).await;
+        timing.sent = t0.elapsed();
         let mut response = self.client.get(url.clone()).send().await?;
         timing.response = t0.elapsed();
         let status = response.status();
