@@ -66,15 +66,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usage_grows_with_work() {
+    fn usage_counts_the_cpu_time_of_a_busy_loop() {
         let before = now();
+        let start = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        std::hint::black_box(x);
-        let after = now();
-        assert!(after.cpu >= before.cpu);
-        assert!(after.peak_rss_kib > 0);
+        // Spin until 50 ms of CPU time show, for at most 2 s: a busy machine only makes it
+        // take longer; a usage that does not count CPU time never gets there.
+        let used = loop {
+            for i in 0..10_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            let used = now().cpu.saturating_sub(before.cpu);
+            if used >= Duration::from_millis(50) || start.elapsed() > Duration::from_secs(2) {
+                break used;
+            }
+        };
+        let elapsed = start.elapsed();
+        assert!(used >= Duration::from_millis(50), "{used:?} in {elapsed:?}");
+        // One spinning thread (and the test harness's others) cannot use more than the
+        // machine's cores for that long.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as u32;
+        assert!(
+            used <= elapsed * cores + Duration::from_millis(20),
+            "{used:?} in {elapsed:?}"
+        );
+        assert!(now().peak_rss_kib > 0);
     }
 }
