@@ -917,6 +917,51 @@ mod tests {
         assert!(!lines.contains("the GIL let one thread"), "{lines}");
     }
 
+    /// A sleep cell of `runtime` and `model`: `wall_ms` measured against `ideal_ms`.
+    fn sleep_cell(runtime: Runtime, model: Model, wall_ms: u64, ideal_ms: u64) -> LabCell {
+        LabCell {
+            workload: Workload::Sleep,
+            ideal: Some(Duration::from_millis(ideal_ms)),
+            ..cell(runtime, model, wall_ms, 1)
+        }
+    }
+
+    #[test]
+    fn waiting_is_judged_against_the_cells_ideal() {
+        // 4 tasks of 100 ms, though the config says 10: the ideal is 4x, and 3x is most of it.
+        let near = lab(vec![
+            sleep_cell(Runtime::Rust, Model::Sequential, 400, 400),
+            sleep_cell(Runtime::Rust, Model::Async, 133, 100),
+            sleep_cell(Runtime::Python, Model::Sequential, 400, 400),
+            sleep_cell(Runtime::Python, Model::Async, 133, 100),
+        ]);
+        let lines = conclusions(&bench(), &near).join("\n");
+        assert!(
+            lines.contains("waiting overlaps on a single thread (ideal 4.0x)"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("the GIL does not stop waiting from overlapping"),
+            "{lines}"
+        );
+        // 1.2x against an ideal of 4x: overhead, whatever the task count.
+        let far = lab(vec![
+            sleep_cell(Runtime::Rust, Model::Sequential, 400, 400),
+            sleep_cell(Runtime::Rust, Model::Async, 330, 100),
+            sleep_cell(Runtime::Python, Model::Sequential, 400, 400),
+            sleep_cell(Runtime::Python, Model::Async, 330, 100),
+        ]);
+        let lines = conclusions(&bench(), &far).join("\n");
+        assert!(
+            lines.contains("less than half of the ideal 4.0x"),
+            "{lines}"
+        );
+        assert!(
+            !lines.contains("waiting overlaps") && !lines.contains("does not stop waiting"),
+            "{lines}"
+        );
+    }
+
     #[test]
     fn text_from_data_is_escaped() {
         assert_eq!(esc("<b>&\"</b>"), "&lt;b&gt;&amp;\"&lt;/b&gt;");

@@ -134,6 +134,14 @@ mod tests {
     }
 
     #[test]
+    fn the_floor_is_the_shortest_delay() {
+        let latency: Latency = "10ms..20ms".parse().unwrap();
+        assert_eq!(latency.min(), Duration::from_millis(10));
+        assert_eq!(latency.mean(), Duration::from_millis(15));
+        assert_eq!(Latency::None.min(), Duration::ZERO);
+    }
+
+    #[test]
     fn samples_stay_in_range() {
         let latency: Latency = "10ms..20ms".parse().unwrap();
         for _ in 0..1000 {
