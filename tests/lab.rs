@@ -300,9 +300,10 @@ fn ctrl_c_stops_the_lab_at_once_with_130() {
     assert_none_left(&mark);
 }
 
-#[test]
-fn sigterm_during_the_processes_cell_leaves_no_worker_running() {
-    let mark = format!("sigterm-{}", std::process::id());
+/// Runs a lab whose processes cell lasts, sends `signal` to gather while that cell runs, and
+/// returns gather's exit status once every process of the run is gone (or panics).
+fn stop_during_the_processes_cell(signal: i32) -> std::process::ExitStatus {
+    let mark = format!("signal-{signal}-{}", std::process::id());
     let child = gather_std()
         .env(MARK, &mark)
         .args(["bench", "lab", "--workloads", "sleep", "-n", "4"])
@@ -311,8 +312,8 @@ fn sigterm_during_the_processes_cell_leaves_no_worker_running() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Each worker of the processes cell sleeps twice 600 ms. It is running when gather, its lab-worker and that worker's two
-    // lab-workers are up: four marked processes.
+    // Each worker of the processes cell sleeps twice 600 ms. It is running when gather, its
+    // lab-worker and that worker's two lab-workers are up: four marked processes.
     let deadline = Instant::now() + Duration::from_secs(30);
     while marked_processes(&mark).len() < 4 {
         assert!(
@@ -322,8 +323,23 @@ fn sigterm_during_the_processes_cell_leaves_no_worker_running() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    send_signal(&child, libc::SIGTERM);
+    send_signal(&child, signal);
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert_none_left(&mark);
+    out.status
+}
+
+#[test]
+fn sigterm_during_the_processes_cell_leaves_no_worker_running() {
+    let status = stop_during_the_processes_cell(libc::SIGTERM);
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+#[test]
+fn a_lab_killed_outright_takes_its_workers_with_it() {
+    // SIGKILL gives gather no chance to stop its workers: they die with it (Linux).
+    if cfg!(target_os = "linux") {
+        let status = stop_during_the_processes_cell(libc::SIGKILL);
+        assert_eq!(status.code(), None, "{status:?}");
+    }
 }

@@ -296,15 +296,16 @@ pub(crate) fn die_with_parent(command: &mut Command) {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
+        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
         // SAFETY: the closure runs between fork and exec and calls only prctl(2) and
         // getppid(2), which are async-signal-safe; it touches no memory of the parent.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 // The parent may have died before the prctl: then nothing would signal us.
-                if libc::getppid() == 1 {
+                if libc::getppid() != parent {
                     return Err(std::io::Error::other(
                         "the lab ended before its worker started",
                     ));
