@@ -1,6 +1,6 @@
 //! The exporters end to end: HAR from `fetch --har`, Chrome trace from `bench --trace`, and the
 //! HTML report opened in a real headless Chromium: no console messages, every chart drawn, a
-//! screenshot saved (`target/test-report/report.png`; with `UPDATE_SCREENSHOT=1` also
+//! screenshot saved (`target/tmp/test-report/report.png`; with `UPDATE_SCREENSHOT=1` also
 //! `docs/report.png`, the README's picture).
 //!
 //! Chromium is required: `scripts/test` installs it. Without it the report test fails.
