@@ -190,11 +190,8 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         });
         write_json(out, &report::chrome_trace(runs))?;
     }
-    let mut interrupted = result.interrupted;
-    if let Some(out) = report_out {
-        if interrupted {
-            not_written(&out);
-        } else {
+    let interrupted = match report_out {
+        Some(out) if !result.interrupted => {
             eprintln!("gather bench: running the lab for the report ...");
             let lab = lab::run(
                 LabConfig {
@@ -205,14 +202,11 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
                 cancel,
             )
             .await?;
-            interrupted = lab.interrupted;
-            if interrupted {
-                not_written(&out);
-            } else {
-                write_report(out, &result, &lab)?;
-            }
+            write_report(out, &result, &lab)?
         }
-    }
+        Some(out) => not_written(&out),
+        None => result.interrupted,
+    };
     Ok(if interrupted {
         Status::Interrupted
     } else if result.runs.iter().any(|run| run.summary.failed > 0) {
@@ -248,11 +242,8 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
         });
         write_json(out, &report::chrome_trace(runs))?;
     }
-    let mut interrupted = result.interrupted;
-    if let Some(out) = report_out {
-        if interrupted {
-            not_written(&out);
-        } else {
+    let interrupted = match report_out {
+        Some(out) if !result.interrupted => {
             eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
             let bench = bench::run(
                 BenchConfig {
@@ -265,14 +256,11 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
                 cancel,
             )
             .await?;
-            interrupted = bench.interrupted;
-            if interrupted {
-                not_written(&out);
-            } else {
-                write_report(out, &bench, &result)?;
-            }
+            write_report(out, &bench, &result)?
         }
-    }
+        Some(out) => not_written(&out),
+        None => result.interrupted,
+    };
     Ok(if interrupted {
         Status::Interrupted
     } else {
@@ -343,21 +331,28 @@ impl Drop for Output {
     }
 }
 
-/// Says that an interrupted run leaves no report.
-fn not_written(out: &Output) {
+/// Says that an interrupted run leaves no report (dropping `out` removes its empty file);
+/// returns `true`, the run having been interrupted.
+fn not_written(out: &Output) -> bool {
     eprintln!(
         "gather: interrupted: the report is not written to {}",
         out.path.display()
     );
+    true
 }
 
-fn write_report(out: Output, bench: &BenchReport, lab: &LabReport) -> Result<(), AppError> {
+/// Writes the report of both halves, or nothing if either was interrupted; returns whether
+/// one was.
+fn write_report(out: Output, bench: &BenchReport, lab: &LabReport) -> Result<bool, AppError> {
+    if bench.interrupted || lab.interrupted {
+        return Ok(not_written(&out));
+    }
     let machine = bench::machine::Machine::detect(&lab.python);
     let html = report::html_report(bench, lab, &machine)?;
     let path = out.path.clone();
     out.write(html.as_bytes())?;
     eprintln!("gather: wrote the report to {}", path.display());
-    Ok(())
+    Ok(false)
 }
 
 fn write_json(out: Output, value: &serde_json::Value) -> Result<(), AppError> {
