@@ -497,29 +497,8 @@ fn run_job(
     }
     // Read both pipes on their own threads, so that a long answer never blocks the worker
     // while this thread watches for a cancel.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.child.stdout.take());
+    let stderr = drain(child.child.stderr.take());
     let status = loop {
         if let Some(status) = child.child.try_wait().map_err(|e| e.to_string())? {
             child.reaped = true;
@@ -649,6 +628,17 @@ fn failed_cell(runtime: Runtime, job: &Job, reason: String) -> LabCell {
             ..JobOutput::default()
         },
     )
+}
+
+/// Reads a child's pipe to its end on a thread of its own, so a full pipe never blocks it.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 #[cfg(test)]
