@@ -321,16 +321,7 @@ fn slow_counting_server() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<Instant>>>
             ),
         )
         .with_state(state);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (format!("http://{}", rx.recv().unwrap()), most, arrivals)
+    (common::spawn_app(app), most, arrivals)
 }
 
 #[test]

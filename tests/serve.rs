@@ -7,16 +7,16 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use axum::serve::ListenerExt;
-use common::{TestServer, comic, fetch_comics, files, gather, summary};
+use common::{
+    TestServer, comic, fetch_comics, files, gather, spawn_app, spawn_app_counting, summary,
+};
 
 /// A raw HTTP/1.1 GET; returns the whole response as text.
 fn raw_get(base: &str, path: &str, extra_headers: &str) -> String {
@@ -93,31 +93,6 @@ fn compressed_responses_are_saved_decoded() {
     let out = tempfile::tempdir().unwrap();
     fetch_comics(&server, "1-3", &["-q"], out.path()).success();
     assert_eq!(common::assert_complete_comics(out.path()), 3);
-}
-
-/// Serves `router` on a free loopback port from a background thread; returns its URL and a
-/// count of the connections it accepted.
-fn spawn_app_counting(router: Router) -> (String, Arc<AtomicUsize>) {
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let listener = listener.tap_io(move |_| {
-                counter.fetch_add(1, Ordering::SeqCst);
-            });
-            axum::serve(listener, router).await.unwrap();
-        });
-    });
-    (format!("http://{}", rx.recv().unwrap()), accepted)
-}
-
-/// Serves `router` on a free loopback port from a background thread; returns its URL.
-fn spawn_app(router: Router) -> String {
-    spawn_app_counting(router).0
 }
 
 #[test]

@@ -6,6 +6,8 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -177,4 +179,29 @@ pub fn scripted_server(
         }
     });
     (url, arrivals)
+}
+
+/// Serves `router` on a free loopback port from a background thread; returns its URL and a
+/// count of the connections it accepted.
+pub fn spawn_app_counting(router: axum::Router) -> (String, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            });
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), accepted)
+}
+
+/// Serves `router` on a free loopback port from a background thread; returns its URL.
+pub fn spawn_app(router: axum::Router) -> String {
+    spawn_app_counting(router).0
 }
