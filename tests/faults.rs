@@ -111,15 +111,24 @@ fn fault_matrix_without_retries_reports_each_failure_exactly() {
     }
 }
 
+/// A whole response of `scripted_server`: 200 with the body `ok`.
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+/// `gather fetch URL/1 -q`, to be completed with options and `--out`.
+fn fetch_item_1(url: &str) -> assert_cmd::Command {
+    let mut command = gather();
+    command.args(["fetch", &format!("{url}/{{id}}"), "--ids", "1", "-q"]);
+    command
+}
+
 #[test]
 fn retry_after_is_waited_for_even_with_a_short_backoff() {
     let (url, arrivals) = scripted_server(vec![
         "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        OK,
     ]);
     let out = tempfile::tempdir().unwrap();
-    gather()
-        .args(["fetch", &format!("{url}/{{id}}"), "--ids", "1", "-q"])
+    fetch_item_1(&url)
         .args(["--retry-delay", "1ms", "--out"])
         .arg(out.path())
         .assert()
@@ -135,11 +144,10 @@ fn retry_after_is_waited_for_even_with_a_short_backoff() {
 fn a_long_retry_after_is_capped_by_retry_max_delay() {
     let (url, arrivals) = scripted_server(vec![
         "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        OK,
     ]);
     let out = tempfile::tempdir().unwrap();
-    gather()
-        .args(["fetch", &format!("{url}/{{id}}"), "--ids", "1", "-q"])
+    fetch_item_1(&url)
         .args(["--retry-max-delay", "200ms", "--out"])
         .arg(out.path())
         .timeout(Duration::from_secs(60))
@@ -155,19 +163,11 @@ fn client_errors_are_not_retried_and_server_errors_are() {
         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     const UNAVAILABLE: &str =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
     let fetch = |responses, retries: &str| {
         let (url, arrivals) = scripted_server(responses);
         let out = tempfile::tempdir().unwrap();
-        let run = gather()
-            .args([
-                "fetch",
-                &format!("{url}/{{id}}"),
-                "--ids",
-                "1",
-                "--json",
-                "-q",
-            ])
+        let run = fetch_item_1(&url)
+            .arg("--json")
             .args(["--retries", retries, "--retry-delay", "1ms", "--out"])
             .arg(out.path())
             .assert();
