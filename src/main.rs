@@ -10,6 +10,11 @@ use gather::app::{self, SETUP_ERROR};
 use gather::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
+// mimalloc instead of glibc's malloc: W3's user-space instructions per item 75.7k -> 66.0k
+// (callgrind), with the same peak RSS for W4's million tasks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
