@@ -3,6 +3,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -361,6 +362,26 @@ fn half_then_whole_server() -> String {
 
 const BIG: usize = 1024 * 1024;
 
+/// The sizes of the temp files `child` is writing in `dir`: named `.part` files, and on Linux
+/// also unnamed (`O_TMPFILE`) ones, found among its open descriptors.
+fn open_temp_files(child: &std::process::Child, dir: &Path) -> Vec<u64> {
+    let named = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .filter_map(|e| e.metadata().ok());
+    // An unnamed file's descriptor links to `DIR/#INODE (deleted)`.
+    let unnamed = fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|fd| {
+            fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir) && target != dir)
+        })
+        .filter_map(|fd| fs::metadata(fd.path()).ok());
+    named.chain(unnamed).map(|m| m.len()).collect()
+}
+
 #[test]
 fn a_large_body_killed_midway_leaves_no_final_file_and_a_rerun_completes_it() {
     let url = half_then_whole_server();
@@ -372,10 +393,9 @@ fn a_large_body_killed_midway_leaves_no_final_file_and_a_rerun_completes_it() {
         .unwrap();
     // Half the body is past the 256 KiB kept in memory: it is being written to a temp file.
     wait_until(Duration::from_secs(10), "the spilled temp file", || {
-        fs::read_dir(out.path()).unwrap().flatten().any(|e| {
-            e.file_name().to_string_lossy().ends_with(".part")
-                && e.metadata().is_ok_and(|m| m.len() > 0)
-        })
+        open_temp_files(&child, out.path())
+            .iter()
+            .any(|&len| len > 0)
     });
     send_signal(&child, libc::SIGKILL);
     let mut child = child;

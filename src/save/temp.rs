@@ -1,0 +1,289 @@
+//! Temp files in the output directory, and how one becomes visible under its final name.
+//!
+//! On Linux, where the file system supports it, a temp file has no name at all (`O_TMPFILE`):
+//! commit links it into the directory under its final name, which is one directory operation
+//! instead of a create and a rename, and a killed run leaves nothing behind. Measured for
+//! 100,000 small files on tmpfs: 1.40-1.44 s of system time with create + rename, 1.13-1.26 s
+//! with `O_TMPFILE` + link. A link never replaces a file, so `--force`, other systems and file
+//! systems without `O_TMPFILE` get a named `.gather-PID@HOST.XXXXXX.part` file, renamed at
+//! commit.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tempfile::{NamedTempFile, TempPath};
+
+pub(super) const TEMP_PREFIX: &str = ".gather-";
+pub(super) const TEMP_SUFFIX: &str = ".part";
+
+/// Where temp files are made, and how they are committed.
+#[derive(Debug)]
+pub(super) struct TempDir {
+    path: PathBuf,
+    /// The directory, open, when its temp files are unnamed (`O_TMPFILE`).
+    #[cfg(target_os = "linux")]
+    unnamed: Option<std::os::fd::OwnedFd>,
+}
+
+/// A temp file being written, through `F` (a `std` or a `tokio` file). Dropping it before
+/// [`TempDir::commit`] leaves nothing behind.
+#[derive(Debug)]
+pub(super) struct Temp<F = fs::File> {
+    pub(super) file: F,
+    /// Its name, when it has one.
+    name: Option<TempPath>,
+}
+
+impl<F> Temp<F> {
+    /// The same temp file, written through another kind of handle.
+    pub(super) fn map_file<G>(self, convert: impl FnOnce(F) -> G) -> Temp<G> {
+        Temp {
+            file: convert(self.file),
+            name: self.name,
+        }
+    }
+}
+
+impl Temp<tokio::fs::File> {
+    /// The same temp file as a `std` file, once pending writes are done.
+    pub(super) async fn into_std(mut self) -> io::Result<Temp> {
+        use tokio::io::AsyncWriteExt;
+        self.file.flush().await?;
+        Ok(Temp {
+            file: self.file.into_std().await,
+            name: self.name,
+        })
+    }
+}
+
+impl<F: AsFileDescriptor> Temp<F> {
+    /// A path that opens the file again, to read it back: its name, or for an unnamed file
+    /// its `/proc/self/fd` entry.
+    pub(super) fn path(&self) -> PathBuf {
+        match &self.name {
+            Some(name) => name.to_path_buf(),
+            None => self.file.proc_path(),
+        }
+    }
+}
+
+/// A handle whose file can be opened again by a path.
+pub(super) trait AsFileDescriptor {
+    /// Its `/proc/self/fd` path.
+    fn proc_path(&self) -> PathBuf;
+}
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsRawFd> AsFileDescriptor for T {
+    fn proc_path(&self) -> PathBuf {
+        format!("/proc/self/fd/{}", self.as_raw_fd()).into()
+    }
+}
+
+impl TempDir {
+    /// Sets up temp files in `dir`, unnamed where that works and `replace` (`--force`) is off.
+    /// Fails when no file can be created in `dir`.
+    pub(super) fn open(dir: &Path, replace: bool) -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        if !replace && let Some(unnamed) = unnamed::probe(dir) {
+            return Ok(Self {
+                path: dir.to_owned(),
+                unnamed: Some(unnamed),
+            });
+        }
+        let _ = replace;
+        new_named(dir)?;
+        Ok(Self {
+            path: dir.to_owned(),
+            #[cfg(target_os = "linux")]
+            unnamed: None,
+        })
+    }
+
+    /// Whether temp files here have no name.
+    #[cfg(all(test, target_os = "linux"))]
+    pub(super) fn is_unnamed(&self) -> bool {
+        self.unnamed.is_some()
+    }
+
+    /// A new temp file holding `bytes`.
+    pub(super) fn create_with(&self, bytes: &[u8]) -> io::Result<Temp> {
+        let mut temp = self.create()?;
+        temp.file.write_all(bytes)?;
+        Ok(temp)
+    }
+
+    fn create(&self) -> io::Result<Temp> {
+        #[cfg(target_os = "linux")]
+        if let Some(dir) = &self.unnamed {
+            return Ok(Temp {
+                file: unnamed::create(dir)?,
+                name: None,
+            });
+        }
+        let (file, name) = new_named(&self.path)?.into_parts();
+        Ok(Temp {
+            file,
+            name: Some(name),
+        })
+    }
+
+    /// Makes `temp` visible as `name`. Unless `replace`, an existing file is never replaced:
+    /// the error is then [`io::ErrorKind::AlreadyExists`].
+    pub(super) fn commit(&self, temp: Temp, name: &str, replace: bool) -> io::Result<()> {
+        let Some(temp_name) = temp.name else {
+            #[cfg(target_os = "linux")]
+            if let Some(dir) = &self.unnamed {
+                return unnamed::link(&temp.file, dir, name);
+            }
+            unreachable!("unnamed temp files exist only where they can be linked");
+        };
+        let target = self.path.join(name);
+        if replace {
+            temp_name.persist(&target)
+        } else {
+            temp_name.persist_noclobber(&target)
+        }
+        .map_err(|e| e.error)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod unnamed {
+    //! `O_TMPFILE` files, linked by their `/proc/self/fd` path (a link by descriptor,
+    //! `AT_EMPTY_PATH`, needs a capability most users lack).
+
+    use std::fs;
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::path::Path;
+
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+
+    /// The open directory, if an unnamed file can be created and linked in it.
+    pub(super) fn probe(dir: &Path) -> Option<OwnedFd> {
+        let dir = rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        let file = create(&dir).ok()?;
+        let name = format!("{}probe{}", super::temp_prefix(), super::TEMP_SUFFIX);
+        let linked = link(&file, &dir, &name);
+        let _ = rustix::fs::unlinkat(&dir, &name, AtFlags::empty());
+        linked.ok().map(|()| dir)
+    }
+
+    pub(super) fn create(dir: &OwnedFd) -> io::Result<fs::File> {
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        // 0666 less the umask, as for any new file.
+        let fd = rustix::fs::openat(dir, ".", flags, Mode::from_raw_mode(0o666))?;
+        Ok(fs::File::from(fd))
+    }
+
+    pub(super) fn link(file: &fs::File, dir: &OwnedFd, name: &str) -> io::Result<()> {
+        let path = super::AsFileDescriptor::proc_path(file);
+        Ok(rustix::fs::linkat(
+            CWD,
+            &path,
+            dir,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        )?)
+    }
+}
+
+/// This process's temp-file prefix: `.gather-PID@HOST.`
+pub(super) fn temp_prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!("{TEMP_PREFIX}{}@{}.", std::process::id(), host_name()))
+}
+
+/// The host name, made safe for a file name.
+pub(super) fn host_name() -> String {
+    let name = gethostname::gethostname();
+    let name: String = name
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "_".to_owned()
+    } else {
+        name
+    }
+}
+
+fn new_named(dir: &Path) -> io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(temp_prefix()).suffix(TEMP_SUFFIX);
+    #[cfg(unix)]
+    {
+        // tempfile's default is 0600; saved files should get the usual 0666 & !umask.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
+/// What [`scan`] found in the output directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Scan {
+    /// Temp files of killed runs on this host, removed.
+    pub(super) removed: usize,
+    /// Whether anything else than temp files is there.
+    pub(super) saved_files: bool,
+}
+
+/// Removes the `.gather-PID@HOST.*.part` files of this host whose process is gone, and tells
+/// whether the directory holds anything but temp files.
+pub(super) fn scan(dir: &Path) -> Scan {
+    let mut scan = Scan {
+        removed: 0,
+        saved_files: false,
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        // Unreadable: assume files are there, so that each item is looked up.
+        scan.saved_files = true;
+        return scan;
+    };
+    let host = format!("@{}.", host_name());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(temp) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX))
+        else {
+            scan.saved_files = true;
+            continue;
+        };
+        let Some(pid) = temp
+            .split_once('@')
+            .filter(|(_, rest)| rest.starts_with(&host[1..]))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !process_alive(pid) && fs::remove_file(entry.path()).is_ok() {
+            scan.removed += 1;
+        }
+    }
+    scan
+}
+
+/// Whether a process with this id runs on this host. Where that cannot be told, every
+/// process counts as alive, so no temp file of a running fetch is ever removed.
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
