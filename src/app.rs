@@ -136,9 +136,7 @@ async fn run_serve(args: ServeArgs) -> Result<Status, AppError> {
         source,
     };
     let config = args.into_config()?;
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(serve_error)?;
+    let listener = serve::bind(&addr).await.map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
     print(&format!("http://{bound}\n"));
     eprintln!(

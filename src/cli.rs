@@ -13,7 +13,7 @@ use crate::bench::BenchConfig;
 use crate::bench::lab::{LabConfig, Workload};
 use crate::bench::sleep::SleepConfig;
 use crate::duration::{self, DurationError};
-use crate::fetch::{ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
+use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
 use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
 use crate::rate::RateError;
 use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
@@ -156,6 +156,11 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
+
+    /// Worker threads, each running its share of the downloads on its own connections.
+    /// Default: one per core (at most --concurrency).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
 
     /// Fetch only share K of N of the items (1-based, round-robin by position), e.g. 2/8: N
     /// machines each run one shard into the same layout.
@@ -652,6 +657,9 @@ impl FetchArgs {
             name: self.name,
             force: self.force,
             concurrency: self.concurrency as usize,
+            threads: self
+                .threads
+                .map_or_else(fetch::default_threads, |threads| threads as usize),
             shard: self.shard.as_deref().map(str::parse::<Shard>).transpose()?,
             client: ClientConfig {
                 timeout: limit("--timeout", &self.timeout)?,

@@ -141,6 +141,7 @@ fn bad_retry_limit_and_check_options_exit_2() {
         (vec!["--retry-delay", "5"], "needs a unit"),
         (vec!["--retries=-1"], "invalid value '-1'"),
         (vec!["--per-host", "0"], "invalid value '0'"),
+        (vec!["--threads", "0"], "invalid value '0'"),
         (vec!["--validate", "xml"], "invalid value 'xml'"),
     ] {
         let run = gather()

@@ -463,3 +463,43 @@ fn shards_split_the_job_and_together_complete_it() {
     }
     assert_eq!(assert_complete_comics(out.path()), 31);
 }
+
+#[test]
+fn any_number_of_worker_threads_fetches_each_item_once() {
+    let server = TestServer::start(&[]);
+    // Fewer, as many and more threads than downloads at once (capped to them), on ids and on
+    // a URL list, whose end every worker meets.
+    let list = tempfile::NamedTempFile::new().unwrap();
+    let urls: String = (1..=40)
+        .map(|id| format!("{}/{id}/info.0.json\n", server.url))
+        .collect();
+    fs::write(list.path(), urls).unwrap();
+    for threads in ["1", "3", "8"] {
+        let ids_out = tempfile::tempdir().unwrap();
+        let args = ["--threads", threads, "-c", "4", "--json"];
+        let run = fetch_comics(&server, "1-40", &args, ids_out.path());
+        let s = summary(&run.success().get_output().stdout);
+        assert_eq!(
+            (s["ok"].as_u64(), s["requests"].as_u64()),
+            (Some(40), Some(40)),
+            "{s}"
+        );
+        assert_eq!(assert_complete_comics(ids_out.path()), 40);
+
+        let list_out = tempfile::tempdir().unwrap();
+        let run = gather()
+            .args(["fetch", "--input"])
+            .arg(list.path())
+            .args(args)
+            .arg("--out")
+            .arg(list_out.path())
+            .assert();
+        let s = summary(&run.success().get_output().stdout);
+        assert_eq!(
+            (s["ok"].as_u64(), s["requests"].as_u64()),
+            (Some(40), Some(40)),
+            "{s}"
+        );
+        assert_eq!(files(list_out.path()).len(), 40);
+    }
+}

@@ -170,6 +170,7 @@ pub async fn run(
             name: None,
             force: true,
             concurrency,
+            threads: fetch::default_threads(),
             shard: None,
             client: ClientConfig::default(),
             policy: ItemPolicy::default(),

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use futures::stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +80,21 @@ pub struct Record {
     pub timing: Timing,
 }
 
+/// Receives each item's record as it finishes.
+pub trait Observer {
+    /// One finished item.
+    fn record(&mut self, record: Record);
+
+    /// Every record finished so far has been handed over; the engine is about to wait.
+    fn idle(&mut self) {}
+}
+
+impl<F: FnMut(Record)> Observer for F {
+    fn record(&mut self, record: Record) {
+        self(record);
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunEnd {
@@ -90,10 +106,14 @@ pub struct RunEnd {
     pub abandoned: u64,
 }
 
+/// Records handed to an observer between two [`Observer::idle`] calls, at most.
+const MAX_BATCH: usize = 256;
+
 /// How long in-flight items may still run after `cancel`, before they are dropped.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs the engine over `entries` until they are done or `cancel` is cancelled.
+/// Runs the engine over `entries` until they are done or `cancel` is cancelled. Record times
+/// are offsets from `t0`.
 ///
 /// On cancel, no new item starts and no failed item is retried; items in flight get
 /// [`DRAIN_GRACE`] to finish (and are counted), then the rest are dropped: their temp files are
@@ -104,12 +124,12 @@ pub async fn run<S>(
     fetcher: &Fetcher,
     concurrency: usize,
     cancel: &CancellationToken,
-    mut observe: impl FnMut(Record),
+    t0: Instant,
+    observer: &mut impl Observer,
 ) -> RunEnd
 where
     S: Stream<Item = Entry>,
 {
-    let t0 = Instant::now();
     let started = AtomicU64::new(0);
     let finished = AtomicU64::new(0);
     {
@@ -133,7 +153,17 @@ where
                 record = records.next() => match record {
                     Some(record) => {
                         finished.fetch_add(1, Ordering::Relaxed);
-                        observe(record);
+                        observer.record(record);
+                        // The records that finished meanwhile, then one idle: observers that
+                        // pass records on to another thread do it once per batch.
+                        for _ in 1..MAX_BATCH {
+                            let Some(Some(record)) = records.next().now_or_never() else {
+                                break;
+                            };
+                            finished.fetch_add(1, Ordering::Relaxed);
+                            observer.record(record);
+                        }
+                        observer.idle();
                     }
                     None => break,
                 },

@@ -2,6 +2,7 @@
 //! the save. Each attempt is one request; a body is saved only when it passed every check.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -166,20 +167,32 @@ pub struct ItemPolicy {
 /// Bytes of a non-2xx body read (and thrown away) so that its connection can be reused.
 const ERROR_BODY_DRAIN: usize = 64 * 1024;
 
-/// Fetches items: one client, the limits and the policy, shared by every item of a run.
+/// Fetches items: one client, the limits and the policy, shared by every item of a run (or of
+/// one worker's share of it).
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
-    limits: Limits,
+    limits: Arc<Limits>,
     policy: ItemPolicy,
 }
 
 impl Fetcher {
     /// A fetcher sending through `client` under `policy`.
     pub fn new(client: reqwest::Client, policy: ItemPolicy) -> Self {
+        let limits = Arc::new(Limits::new(policy.rate, policy.per_host));
+        Self::with_limits(client, policy, limits)
+    }
+
+    /// A fetcher under `limits` shared with other fetchers (one rate, one count per host for
+    /// all of them).
+    pub(super) fn with_limits(
+        client: reqwest::Client,
+        policy: ItemPolicy,
+        limits: Arc<Limits>,
+    ) -> Self {
         Self {
             client,
-            limits: Limits::new(policy.rate, policy.per_host),
+            limits,
             policy,
         }
     }

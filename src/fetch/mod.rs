@@ -6,9 +6,10 @@ mod item;
 mod limits;
 mod retry;
 mod summary;
+mod workers;
 
 pub use client::{ClientConfig, USER_AGENT, build as build_client};
-pub use engine::{DRAIN_GRACE, Outcome, Record, RunEnd, Timing, run};
+pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use item::{Fetcher, ItemError, ItemPolicy, Validate};
 pub use retry::RetryPolicy;
 pub use summary::{Failure, Summary};
@@ -35,6 +36,8 @@ pub struct FetchConfig {
     pub force: bool,
     /// Downloads at once.
     pub concurrency: usize,
+    /// Worker threads, each with its own runtime and client (capped to `concurrency`).
+    pub threads: usize,
     /// Only this share of the input, if given.
     pub shard: Option<Shard>,
     /// Client settings.
@@ -52,6 +55,11 @@ impl FetchConfig {
     }
 }
 
+/// The default number of worker threads: one per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// Why a fetch could not start. Item failures are not errors: they are in the [`Summary`].
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -67,6 +75,9 @@ pub enum FetchError {
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
     Client(#[from] reqwest::Error),
+    /// A worker thread or its runtime could not be started.
+    #[error("cannot start the worker threads")]
+    Workers(#[source] std::io::Error),
 }
 
 /// Runs a whole fetch: opens the input and output, runs the engine, and sums up.
@@ -82,16 +93,17 @@ pub async fn fetch(
         config.source.key_name(),
         config.source.extension(),
     )?;
-    let client = build_client(&ClientConfig {
-        pool_per_host: config
-            .policy
-            .per_host
-            .map_or(config.concurrency, |per_host| {
-                per_host.min(config.concurrency)
-            }),
-        ..config.client
-    })?;
-    let fetcher = Fetcher::new(client, config.policy);
+    let workers = workers::Workers::start(
+        config.threads,
+        config.concurrency,
+        &ClientConfig {
+            pool_per_host: config.policy.per_host.unwrap_or(usize::MAX),
+            ..config.client
+        },
+        &config.policy,
+        cancel,
+    )
+    .await?;
     // The input is opened before the output directory is touched: a bad input creates nothing.
     let entries = config.source.open().await?;
     let entries = match config.shard {
@@ -108,18 +120,12 @@ pub async fn fetch(
     };
     let out = OutputDir::open(&config.out, naming, config.force)?;
     let mut summary = Summary::default();
-    let end = run(
-        entries,
-        &out,
-        &fetcher,
-        config.concurrency,
-        cancel,
-        |record| {
+    let end = workers
+        .run(entries, &out, cancel, |record| {
             observe(&record);
             summary.add(record);
-        },
-    )
-    .await;
+        })
+        .await;
     summary.finish(end);
     Ok(summary)
 }

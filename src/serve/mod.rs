@@ -10,10 +10,12 @@
 mod comic;
 mod faults;
 mod latency;
+mod listen;
 
 pub use comic::{Comic, MISSING_ID, comic_json, search_page};
 pub use faults::{FaultError, Faults};
 pub use latency::{Latency, LatencyError};
+pub use listen::bind;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -158,7 +160,7 @@ pub struct Server {
 impl Server {
     /// Binds `127.0.0.1:0` and serves in a background task.
     pub async fn start(config: ServeConfig) -> io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
