@@ -134,6 +134,26 @@ fn an_unreadable_cacert_is_a_setup_error() {
 }
 
 #[test]
+fn a_cacert_without_certificates_is_a_setup_error_that_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pem = tmp.path().join("ca.pem");
+    std::fs::write(&pem, "not a certificate\n").unwrap();
+    let out = tmp.path().join("out");
+    let run = fetch(
+        "https://127.0.0.1:9",
+        &out,
+        &["--cacert".as_ref(), pem.as_os_str()],
+    )
+    .code(2);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(
+        stderr.starts_with("gather: cannot set up the HTTP client: no certificate in --cacert"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn without_system_roots_tls_is_still_verified_and_http_still_works() {
     let (url, _) = spawn_tls_server(&[b"h2", b"http/1.1"]);
     let server = common::TestServer::start(&[]);

@@ -8,7 +8,7 @@ mod retry;
 mod summary;
 mod workers;
 
-pub use client::{ClientConfig, USER_AGENT, build as build_client};
+pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use item::{Fetcher, ItemError, ItemPolicy, Validate};
 pub use retry::RetryPolicy;
@@ -74,7 +74,7 @@ pub enum FetchError {
     Output(#[from] SetupError),
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] ClientError),
     /// A worker thread or its runtime could not be started.
     #[error("cannot start the worker threads")]
     Workers(#[source] std::io::Error),

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::FetchError;
-use super::client::{self, ClientConfig};
+use super::client::{self, ClientConfig, ClientError, Tls};
 use super::engine::{self, Observer, Record, RunEnd};
 use super::item::{Fetcher, ItemPolicy};
 use super::limits::Limits;
@@ -67,6 +67,7 @@ impl Workers {
         let concurrency = concurrency.max(1);
         let count = count.clamp(1, concurrency);
         let limits = Arc::new(Limits::new(policy.rate, policy.per_host));
+        let tls = Tls::new(client).map_err(ClientError::from)?;
         let mut workers = Self {
             threads: Vec::with_capacity(count),
             starts: Vec::with_capacity(count),
@@ -82,6 +83,7 @@ impl Workers {
             let worker = Worker {
                 share,
                 client,
+                tls: tls.clone(),
                 policy: policy.clone(),
                 limits: Arc::clone(&limits),
                 cancel: cancel.clone(),
@@ -154,6 +156,7 @@ impl Workers {
 struct Worker {
     share: usize,
     client: ClientConfig,
+    tls: Tls,
     policy: ItemPolicy,
     limits: Arc<Limits>,
     cancel: CancellationToken,
@@ -174,10 +177,10 @@ impl Worker {
             }
         };
         runtime.block_on(async move {
-            let client = match client::build(&self.client) {
+            let client = match client::build_with(&self.client, &self.tls) {
                 Ok(client) => client,
                 Err(error) => {
-                    let _ = ready.send(Err(error.into()));
+                    let _ = ready.send(Err(ClientError::from(error).into()));
                     return;
                 }
             };
