@@ -119,7 +119,7 @@ pub enum ClientError {
     Build(#[from] reqwest::Error),
 }
 
-/// Builds one client with TLS settings of its own; see [`build_with`] for clients that share
+/// Builds one client with TLS settings of its own; see `build_with` for clients that share
 /// them.
 pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
     Ok(build_with(config, &Tls::new(config)?)?)

@@ -1,7 +1,7 @@
 //! The output directory: file names, skip-if-present, and atomic saving.
 //!
 //! Nothing else writes into `--out`. A body is written to a temp file in the same directory
-//! (unnamed where the system allows, else `.gather-PID@HOST.XXXXXX.part`; see [`temp`]) and
+//! (unnamed where the system allows, else `.gather-PID@HOST.XXXXXX.part`; see `temp.rs`) and
 //! given its final name only once it is complete, so a file under its final name is always
 //! whole. A temp file dropped before commit is deleted; a named one left by a killed run is
 //! removed by the next run on the same host (on Linux, where a process's liveness can be
