@@ -26,9 +26,7 @@ fn main() -> ExitCode {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::debug!("cannot raise the open-file limit: {e}");
     }
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let result = app::runtime(&cli.command)
         .context("cannot start the async runtime")
         .and_then(|runtime| {
             let status = runtime.block_on(app::run(cli));

@@ -272,6 +272,9 @@ fn usage_errors_exit_2() {
         .args(["serve", "--max-id", "18446744073709551615"])
         .assert()
         .code(2);
+    let run = gather().args(["serve", "--threads", "0"]).assert().code(2);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(stderr.contains("0 is not in 1..=1024"), "{stderr}");
     gather()
         .args([
             "fetch",

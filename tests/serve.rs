@@ -239,6 +239,18 @@ fn connections_are_reused_across_requests() {
 }
 
 #[test]
+fn serves_on_one_thread_unless_asked_for_more() {
+    // Threads are counted when created; their names are set once they run.
+    let one = TestServer::start(&[]);
+    assert_eq!(one.thread_count(), 1);
+    let three = TestServer::start(&["--threads", "3", "--max-id", "500"]);
+    assert_eq!(three.thread_count(), 1 + 3);
+    let out = tempfile::tempdir().unwrap();
+    common::fetch_comics(&three, "1-300", &["-q", "-c", "32"], out.path()).success();
+    assert_eq!(common::assert_complete_comics(out.path()), 300);
+}
+
+#[test]
 fn serves_thousands_of_concurrent_connections() {
     // 3,000 requests at once, each held 300 ms by the server: every one is answered, and they
     // overlap (effective concurrency well above what a small pool could give).

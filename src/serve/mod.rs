@@ -73,8 +73,11 @@ pub fn router(config: &ServeConfig) -> Router {
         .route("/{id}/info.0.json", get(comic))
         .route("/search", get(search))
         .fallback(not_found)
-        .with_state(config.max_id)
-        .layer(middleware::from_fn_with_state(config.latency, delay));
+        .with_state(config.max_id);
+    // Without latency the layer would still cost every request a boxed future.
+    if config.latency != Latency::None {
+        router = router.layer(middleware::from_fn_with_state(config.latency, delay));
+    }
     if config.faults.any() {
         let injector = faults::Injector::new(config.faults.clone());
         router = router.layer(middleware::from_fn_with_state(injector, faults::inject));

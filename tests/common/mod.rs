@@ -47,6 +47,13 @@ impl TestServer {
         Self { child, url }
     }
 
+    /// How many threads the server process has.
+    pub fn thread_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .expect("the server's threads are listed in /proc")
+            .count()
+    }
+
     /// The comic URL template of this server.
     pub fn comics(&self) -> String {
         format!("{}/{{id}}/info.0.json", self.url)
