@@ -99,7 +99,8 @@ fuzz_target!(|data: &[u8]| {
     };
     check_template(source);
 
-    // As a URL template: on success every rendered URL is http(s), whatever the value.
+    // As a URL template: on success every rendered URL is http(s), whatever the value, and
+    // the same URL as its text parsed whole (render may parse only the part after the origin).
     match UrlTemplate::parse(source) {
         Ok(url_template) => {
             let parsed = Template::parse(source).expect("a URL template is a template");
@@ -115,7 +116,10 @@ fuzz_target!(|data: &[u8]| {
             );
             let values = ["1", "x", "../..", "a b/?#%{}", "\0", "é"];
             for value in values.iter().copied().chain(value.as_deref()) {
-                if let Ok(url) = url_template.render(value) {
+                let rendered = url_template.render(value);
+                let whole = url::Url::parse(&url_template.text(value));
+                assert_eq!(rendered, whole, "{source:?} with {value:?}");
+                if let Ok(url) = rendered {
                     assert!(
                         matches!(url.scheme(), "http" | "https"),
                         "{source:?} with {value:?} gives {url}"

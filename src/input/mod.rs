@@ -113,6 +113,9 @@ pub type Entry = Result<Item, Rejected>;
 pub struct UrlTemplate {
     template: Template,
     key: String,
+    /// The template's fixed `scheme://host:port`, parsed once, and the length of the text it
+    /// was parsed from; `None` when the placeholder may fall before the path.
+    origin: Option<(Url, usize)>,
 }
 
 impl UrlTemplate {
@@ -133,7 +136,12 @@ impl UrlTemplate {
                 });
             }
         };
-        let this = Self { template, key };
+        let origin = fixed_origin(&template);
+        let this = Self {
+            template,
+            key,
+            origin,
+        };
         let sample = this.render("1").map_err(|e| InputError::BadUrl {
             template: source.to_owned(),
             reason: e.to_string(),
@@ -156,11 +164,25 @@ impl UrlTemplate {
     }
 
     /// The URL for one value; the value is percent-encoded as a URL component.
+    ///
+    /// When the template's origin is fixed, only the rest (path, query, fragment) is parsed,
+    /// against the origin parsed once: the URL standard resolves a path that starts with one
+    /// `/` exactly as it parses the whole, and the host, whose IDNA processing is the dearest
+    /// part, is not parsed again. W3 (callgrind, user instructions per item): 63.9k -> 59.6k.
     pub fn render(&self, value: &str) -> Result<Url, url::ParseError> {
-        let text = self.template.render(|_, out| {
+        let text = self.text(value);
+        match &self.origin {
+            Some((origin, len)) if is_path_absolute(&text[*len..]) => origin.join(&text[*len..]),
+            _ => Url::parse(&text),
+        }
+    }
+
+    /// The URL's text for one value, before it is parsed: the value percent-encoded as a URL
+    /// component in place of the placeholder.
+    pub fn text(&self, value: &str) -> String {
+        self.template.render(|_, out| {
             out.extend(utf8_percent_encode(value, URL_COMPONENT));
-        });
-        Url::parse(&text)
+        })
     }
 
     /// The file extension the URL's last path segment suggests (`.json` for `.../info.0.json`),
@@ -183,6 +205,43 @@ impl UrlTemplate {
             _ => "",
         }
     }
+}
+
+/// The parsed `scheme://authority` that every URL of `template` starts with, and its length in
+/// the template's text, when the first part of the template holds all of it up to a `/`.
+///
+/// None when the first part does not start with a scheme and `://`, when a placeholder may be
+/// in the authority, when the template has a tab or line break (the URL parser drops those, so
+/// a `/` could come to follow another), or when the authority ends in a space or control
+/// character (trimmed from the origin alone, not from the whole).
+fn fixed_origin(template: &Template) -> Option<(Url, usize)> {
+    if template.source().contains(['\t', '\n', '\r']) {
+        return None;
+    }
+    let Some(Part::Literal(first)) = template.parts().first() else {
+        return None;
+    };
+    let scheme_end = first.find("://")?;
+    let scheme = first[..scheme_end].trim_start_matches(|c: char| c <= ' ');
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let authority = scheme_end + "://".len();
+    let end = authority + first[authority..].find(['/', '\\', '?', '#'])?;
+    let origin = &first[..end];
+    if !is_scheme || !first[end..].starts_with('/') || origin.ends_with(|c: char| c <= ' ') {
+        return None;
+    }
+    let url = Url::parse(origin).ok()?;
+    (url.path() == "/" && url.query().is_none()).then_some((url, end))
+}
+
+/// Whether `rest`, which starts where the origin ends, is a path starting with exactly one `/`:
+/// `//host` or `/\\host` would be read as another authority.
+fn is_path_absolute(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'))
 }
 
 /// The keys a template is filled with.
@@ -455,6 +514,56 @@ mod tests {
             t.render("Your Name&x=/..").unwrap().as_str(),
             "http://h/search?q=Your%20Name%26x%3D%2F.."
         );
+    }
+
+    #[test]
+    fn urls_parsed_against_the_fixed_origin_are_the_urls_parsed_whole() {
+        let templates = [
+            "http://h/{id}",
+            "https://xkcd.com/{id}/info.0.json",
+            "http://127.0.0.1:8080/{id}",
+            "http://user:pw@h:81/a/{id}?x=1#f",
+            "HTTP://H.Example:80/{id}",
+            "http://h/./../{id}/..",
+            "http://h//{id}",
+            "http://h/\\{id}",
+            "http://h\\{id}",
+            "http://h?q={id}",
+            "http://h#/{id}",
+            "http://h/?a=/b&q={id}",
+            " http://h/{id} ",
+            "http://h /{id}",
+            "http://h\t/{id}",
+            "http://h/\t/{id}",
+            "http://ex%41mple.com/{id}",
+            "http://[::1]:9/{id}",
+            "http://0x7f.1/{id}",
+            "http://münchen.de/{id}",
+            "http://xn--mnchen-3ya.de/{id}/",
+            "http://h:99999/{id}",
+            "http:///h/{id}",
+            "http:h:/x://y/{id}",
+            "\u{1}http:h/x://y/{id}",
+            " 1http://h/{id}",
+            "http://{id}/x",
+            "http://h{id}/",
+            "https://h/{id}{id}",
+        ];
+        let values = [
+            "1", "", ".", "..", "a b", "é", "%2F", "x/y", "\\", "\t", "?#",
+        ];
+        let mut fixed = 0;
+        for source in templates {
+            let Ok(template) = UrlTemplate::parse(source) else {
+                continue;
+            };
+            fixed += usize::from(template.origin.is_some());
+            for value in values {
+                let whole = Url::parse(&template.text(value));
+                assert_eq!(template.render(value), whole, "{source:?} with {value:?}");
+            }
+        }
+        assert!(fixed >= 10, "{fixed} templates had a fixed origin");
     }
 
     #[test]
