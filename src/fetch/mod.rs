@@ -93,18 +93,7 @@ pub async fn fetch(
         config.source.key_name(),
         config.source.extension(),
     )?;
-    let workers = workers::Workers::start(
-        config.threads,
-        config.concurrency,
-        &ClientConfig {
-            pool_per_host: config.policy.per_host.unwrap_or(usize::MAX),
-            ..config.client
-        },
-        &config.policy,
-        cancel,
-    )
-    .await?;
-    // The input is opened before the output directory is touched: a bad input creates nothing.
+    // The input is opened first: a bad input starts nothing and creates nothing.
     let entries = config.source.open().await?;
     let entries = match config.shard {
         Some(shard) => entries
@@ -118,6 +107,19 @@ pub async fn fetch(
             .boxed(),
         None => entries,
     };
+    // Then the workers (threads, runtimes, TLS roots), before the output directory is touched:
+    // a client that cannot be built creates nothing either.
+    let workers = workers::Workers::start(
+        config.threads,
+        config.concurrency,
+        &ClientConfig {
+            pool_per_host: config.policy.per_host.unwrap_or(usize::MAX),
+            ..config.client
+        },
+        &config.policy,
+        cancel,
+    )
+    .await?;
     let out = OutputDir::open(&config.out, naming, config.force)?;
     let mut summary = Summary::default();
     let end = workers

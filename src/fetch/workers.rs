@@ -36,10 +36,10 @@ pub(super) struct Workers {
     starts: Vec<oneshot::Sender<Start>>,
 }
 
-/// What a worker needs to start its share of the run.
 /// The input, shared by the workers; fused, because each worker sees its end.
 type SharedEntries = Arc<tokio::sync::Mutex<Fuse<BoxStream<'static, Entry>>>>;
 
+/// What a worker needs to start its share of the run.
 struct Start {
     entries: SharedEntries,
     out: OutputDir,
