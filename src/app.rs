@@ -92,11 +92,15 @@ pub enum AppError {
 /// requests are short, while the client it serves usually shares the cores. W3 (100,000 comics,
 /// -c 64, client on the same 2 cores, 3 interleaved rounds): server CPU 1.05-1.15 s -> 0.75-0.83 s
 /// with this and the cheaper comic route together, and no fewer requests per second when the
-/// server alone is the bottleneck (pipelined load: 137-155k -> 130-156k/s). Everything else
-/// gets a worker per core.
+/// server alone is the bottleneck (pipelined load: 137-155k -> 130-156k/s).
+///
+/// `fetch` runs on one thread too: its downloads run on worker threads of their own
+/// (`fetch::workers`), and this thread only collects their records, signals and prints.
+/// Everything else gets a worker per core.
 pub fn runtime(command: &Command) -> io::Result<tokio::runtime::Runtime> {
     let mut builder = match command {
         Command::Serve(args) if args.threads == 1 => tokio::runtime::Builder::new_current_thread(),
+        Command::Fetch(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Serve(args) => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(args.threads as usize);
