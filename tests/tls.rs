@@ -165,17 +165,29 @@ fn without_system_roots_tls_is_still_verified_and_http_still_works() {
     let out = tempfile::tempdir().unwrap();
     let mut plain = gather();
     no_roots(&mut plain);
-    plain
-        .args(["fetch", &server.comics(), "--ids", "1-2", "-q", "--out"])
+    let run = plain
+        .args([
+            "-v",
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-2",
+            "-q",
+            "--out",
+        ])
         .arg(out.path())
         .assert()
         .success();
     assert_eq!(common::assert_complete_comics(out.path()), 2);
+    // Plain HTTP never looks for roots: they are loaded on the first TLS handshake.
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(!stderr.contains("system roots"), "{stderr}");
 
     let mut tls = gather();
     no_roots(&mut tls);
     let run = tls
         .args([
+            "-v",
             "fetch",
             &format!("{url}/{{id}}"),
             "--ids",
@@ -192,4 +204,31 @@ fn without_system_roots_tls_is_still_verified_and_http_still_works() {
         .unwrap()
         .to_lowercase();
     assert!(reason.contains("certificate"), "{reason}");
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(stderr.contains("no usable system roots"), "{stderr}");
+}
+
+#[test]
+fn system_roots_are_trusted_without_cacert() {
+    // SSL_CERT_FILE is where the platform verifier finds the system's roots on Linux.
+    let (url, pem) = spawn_tls_server(&[b"h2", b"http/1.1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("roots.pem");
+    std::fs::write(&roots, pem).unwrap();
+    let out = dir.path().join("out");
+    gather()
+        .env("SSL_CERT_FILE", &roots)
+        .env("SSL_CERT_DIR", "/nonexistent/certs")
+        .args([
+            "fetch",
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1-3",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(files(&out).len(), 3);
 }

@@ -107,7 +107,7 @@ pub async fn fetch(
             .boxed(),
         None => entries,
     };
-    // Then the workers (threads, runtimes, TLS roots), before the output directory is touched:
+    // Then the workers (threads, runtimes, clients), before the output directory is touched:
     // a client that cannot be built creates nothing either.
     let workers = workers::Workers::start(
         config.threads,
