@@ -83,6 +83,9 @@ pub enum FetchError {
 /// Runs a whole fetch: opens the input and output, runs the engine, and sums up.
 /// Every record is shown to `observe` before it is counted. Cancelling `cancel` stops the
 /// fetch as [`run`] describes.
+///
+/// The downloads run on worker threads of their own; the calling runtime collects their
+/// records on a timer, so it needs tokio's time driver (`enable_time` or `enable_all`).
 pub async fn fetch(
     config: FetchConfig,
     cancel: &CancellationToken,
