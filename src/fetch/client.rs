@@ -107,8 +107,7 @@ impl LazyVerifier {
     /// The verifier, made on the first call.
     fn get(&self) -> Result<&dyn ServerCertVerifier, rustls::Error> {
         let made = self.verifier.get_or_init(|| {
-            let provider = Arc::clone(&self.provider);
-            match rustls_platform_verifier::Verifier::new(Arc::clone(&provider)) {
+            match rustls_platform_verifier::Verifier::new(Arc::clone(&self.provider)) {
                 Ok(verifier) => Ok(Arc::new(verifier) as Arc<dyn ServerCertVerifier>),
                 Err(error) => {
                     tracing::info!(
@@ -119,6 +118,7 @@ impl LazyVerifier {
                         .cloned()
                         .map(Ok);
                     let roots = roots(bundled).map_err(|error| error.to_string())?;
+                    let provider = Arc::clone(&self.provider);
                     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                         .build()
                         .map(|verifier| verifier as Arc<dyn ServerCertVerifier>)

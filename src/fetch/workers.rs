@@ -134,7 +134,7 @@ impl Workers {
             });
         }
         drop((records, done));
-        let mut collect = |records_rx: &mut mpsc::UnboundedReceiver<Vec<Record>>| {
+        let mut collect = || {
             while let Ok(batch) = records_rx.try_recv() {
                 batch.into_iter().for_each(&mut observe);
             }
@@ -146,14 +146,14 @@ impl Workers {
         // batch before its end, so the last collection sees every record.
         loop {
             tokio::select! {
-                _ = tick.tick() => collect(&mut records_rx),
+                _ = tick.tick() => collect(),
                 end = done_rx.recv() => match end {
                     Some(end) => abandoned += end.abandoned,
                     None => break,
                 },
             }
         }
-        collect(&mut records_rx);
+        collect();
         let end = RunEnd {
             wall: t0.elapsed(),
             interrupted: cancel.is_cancelled(),
