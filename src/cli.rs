@@ -648,7 +648,7 @@ impl FetchArgs {
                     (None, Some(values)) => Keys::values(values)?,
                     (None, None) => {
                         return Err(ConfigError::NoKeys(
-                            template.source().to_owned(),
+                            crate::redact::url(template.source()).into_owned(),
                             template.key().to_owned(),
                         ));
                     }

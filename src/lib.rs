@@ -8,6 +8,7 @@
 //! - [`bench`](mod@bench): the sequential-vs-concurrent experiment and the concurrency lab.
 //! - [`report`]: summaries, tables, progress, Chrome traces, HAR and the HTML report.
 //! - [`timeline`]: per-task spans on concurrency slots, shared by bench, lab and reports.
+//! - [`redact`]: how credentials in URLs and secret headers look when printed or written.
 //! - [`cli`] and [`app`]: the command line and running its commands.
 #![deny(missing_docs)]
 
@@ -18,6 +19,7 @@ pub mod duration;
 pub mod fetch;
 pub mod input;
 pub mod rate;
+pub mod redact;
 pub mod report;
 pub mod save;
 pub mod serve;

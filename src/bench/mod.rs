@@ -152,7 +152,7 @@ pub async fn run(
         })
     });
     let mut report = BenchReport {
-        target: template.source().to_owned(),
+        target: crate::redact::url(template.source()).into_owned(),
         builtin: server.is_some(),
         latency,
         count: config.count,

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::item::{Fetcher, ItemError};
 use crate::input::Entry;
+use crate::redact;
 use crate::save::OutputDir;
 
 /// How one item ended.
@@ -68,7 +69,7 @@ impl Timing {
 pub struct Record {
     /// The item's 1-based position in the input.
     pub n: u64,
-    /// Its URL, or the rejected input text.
+    /// Its URL, or the rejected input text, with any password masked ([`redact::url`]).
     pub url: String,
     /// Its file name, when it had one.
     pub file: Option<String>,
@@ -191,7 +192,7 @@ async fn fetch_entry(
         Err(rejected) => {
             return Record {
                 n: rejected.n,
-                url: rejected.text,
+                url: redact::url_owned(rejected.text),
                 file: None,
                 outcome: Outcome::Failed(ItemError::Rejected(rejected.reason)),
                 attempts: 0,
@@ -211,7 +212,7 @@ async fn fetch_entry(
     timing.end = t0.elapsed();
     Record {
         n: item.n,
-        url: item.url.into(),
+        url: redact::url_owned(item.url.into()),
         file: Some(name),
         outcome,
         attempts,

@@ -228,7 +228,7 @@ impl Fetcher {
             else {
                 return (Outcome::Failed(error), attempts);
             };
-            tracing::debug!(%url, attempts, ?wait, "retrying after: {error}");
+            tracing::debug!(url = %crate::redact::url(url.as_str()), attempts, ?wait, "retrying after: {error}");
             tokio::select! {
                 () = cancel.cancelled() => return (Outcome::Failed(error), attempts),
                 () = tokio::time::sleep(wait) => {}

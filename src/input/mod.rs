@@ -88,7 +88,8 @@ pub enum InputError {
 pub struct Item {
     /// 1-based position: the id's or value's index, or the line number in a URL list.
     pub n: u64,
-    /// The placeholder's value (the id or value), or the URL itself for URL lists.
+    /// The placeholder's value (the id or value), or the URL itself for URL lists, with any
+    /// password masked ([`redact::url`](crate::redact::url)): it names the file.
     pub key: String,
     /// The URL to fetch.
     pub url: Url,
@@ -122,12 +123,14 @@ impl UrlTemplate {
     /// Parses and checks a URL template such as `https://xkcd.com/{id}/info.0.json`.
     pub fn parse(source: &str) -> Result<Self, InputError> {
         let template = Template::parse(source)?;
+        // Errors name the template, with any password masked.
+        let shown = || crate::redact::url(source).into_owned();
         let key = match template.placeholders().as_slice() {
-            [] => return Err(InputError::NoPlaceholder(source.to_owned())),
+            [] => return Err(InputError::NoPlaceholder(shown())),
             [one] => (*one).to_owned(),
             many => {
                 return Err(InputError::TooManyPlaceholders {
-                    template: source.to_owned(),
+                    template: shown(),
                     names: many
                         .iter()
                         .map(|n| format!("{{{n}}}"))
@@ -143,11 +146,11 @@ impl UrlTemplate {
             origin,
         };
         let sample = this.render("1").map_err(|e| InputError::BadUrl {
-            template: source.to_owned(),
+            template: shown(),
             reason: e.to_string(),
         })?;
         check_scheme(&sample).map_err(|scheme| InputError::UnsupportedScheme {
-            url: source.to_owned(),
+            url: shown(),
             scheme,
         })?;
         Ok(this)
@@ -469,7 +472,8 @@ fn parse_list_url(n: u64, text: &str) -> Entry {
     })?;
     Ok(Item {
         n,
-        key: text.to_owned(),
+        // The key names the file: no password goes to disk.
+        key: crate::redact::url(text).into_owned(),
         url,
     })
 }

@@ -1,0 +1,116 @@
+//! Hostile servers, hostile input and the limits of the machine: credentials never printed or
+//! written, bombs and endless bodies cut short, stale keep-alive connections, certificate
+//! errors, descriptor and file-size limits, signals.
+
+mod common;
+
+use std::fs;
+
+use common::{TestServer, files, gather, summary};
+
+/// A password that must never leave the process.
+const SECRET: &str = "s3cret-pw";
+
+/// Asserts that `SECRET` is in none of `texts` (named for the message).
+fn assert_no_secret<'a>(texts: impl IntoIterator<Item = (&'a str, String)>) {
+    for (what, text) in texts {
+        assert!(!text.contains(SECRET), "the password is in {what}: {text}");
+    }
+}
+
+#[test]
+fn credentials_in_urls_are_masked_everywhere_they_are_printed_or_written() {
+    let server = TestServer::start(&[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let with_password = server
+        .url
+        .replace("http://", &format!("http://user:{SECRET}@"));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.txt");
+    fs::write(
+        &list,
+        format!(
+            "{with_password}/1/info.0.json\n{with_password}/404/info.0.json\n\
+             http://user:{SECRET}@127.0.0.1:{closed_port}/x\nftp://user:{SECRET}@host/x\n"
+        ),
+    )
+    .unwrap();
+    let (out, har) = (dir.path().join("out"), dir.path().join("run.har"));
+    let run = gather()
+        .args([
+            "-vv",
+            "fetch",
+            "--json",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "1ms",
+        ])
+        .arg("--input")
+        .arg(&list)
+        .arg("--har")
+        .arg(&har)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let output = run.get_output();
+    let s = summary(&output.stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}"
+    );
+    let masked = server.url.replace("http://", "http://user:***@");
+    let failed: Vec<&str> = s["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["url"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&format!("{masked}/404/info.0.json").as_str()),
+        "{failed:?}"
+    );
+    let names = files(&out);
+    assert_eq!(names.len(), 1);
+    assert!(names[0].contains("user%3A%2A%2A%2A@"), "{names:?}");
+    assert_no_secret([
+        (
+            "stdout",
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ),
+        (
+            "stderr",
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ),
+        ("the HAR", fs::read_to_string(&har).unwrap()),
+        ("a file name", names.join(" ")),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("user:***@"),
+        "failures are still named: {stderr}"
+    );
+}
+
+#[test]
+fn credentials_in_a_bad_template_are_masked_in_its_error() {
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args([
+            "fetch",
+            &format!("ftp://user:{SECRET}@host/{{id}}"),
+            "--ids",
+            "1",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).into_owned();
+    assert!(stderr.contains("ftp://user:***@host/{id}"), "{stderr}");
+    assert_no_secret([("stderr", stderr)]);
+}
