@@ -209,6 +209,20 @@ fn reads_urls_from_stdin_and_reports_bad_lines() {
 }
 
 #[test]
+fn a_byte_order_mark_on_the_first_line_of_a_url_list_is_dropped() {
+    let server = TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let list = format!("\u{feff}{0}/1/info.0.json\n{0}/2/info.0.json\n", server.url);
+    gather()
+        .args(["fetch", "--input", "-", "-q", "--name", "{n}.json", "--out"])
+        .arg(out.path())
+        .write_stdin(list)
+        .assert()
+        .success();
+    assert_eq!(assert_complete_comics(out.path()), 2);
+}
+
+#[test]
 fn url_lists_from_a_file_get_distinct_default_names() {
     let server = TestServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();

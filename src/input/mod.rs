@@ -368,7 +368,8 @@ impl Source {
 /// rejected, so memory stays bounded.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Reads one URL per line, lazily. Blank lines and `#` comments are skipped; a line that is not
+/// Reads one URL per line, lazily. A UTF-8 byte-order mark that starts the input is dropped.
+/// Blank lines and `#` comments are skipped; a line that is not
 /// an http(s) URL, or longer than [`MAX_LINE`], becomes a [`Rejected`] entry; a read error ends
 /// the stream with one.
 ///
@@ -406,6 +407,12 @@ pub fn url_lines(reader: impl AsyncRead + Unpin + Send + 'static) -> BoxStream<'
                 let text = String::from_utf8_lossy(&line).trim().to_owned();
                 let reason = "not UTF-8".to_owned();
                 return Some((Err(reject(text, reason)), (reader, n, false)));
+            };
+            // A byte-order mark, as some Windows editors start a UTF-8 file with.
+            let text = if n == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
             };
             let text = text.trim();
             if text.is_empty() || text.starts_with('#') {
