@@ -25,7 +25,7 @@ pub enum Status {
     Success,
     /// Some items failed.
     SomeFailed,
-    /// Stopped by Ctrl-C or SIGTERM.
+    /// Stopped by Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
 }
 
@@ -384,7 +384,7 @@ fn write_json(out: Output, value: &serde_json::Value) -> Result<(), AppError> {
     out.write(&text)
 }
 
-/// A token cancelled by the first Ctrl-C (or SIGTERM on Unix). A second one ends the process
+/// A token cancelled by the first Ctrl-C (or SIGTERM or SIGHUP on Unix). A second one ends the process
 /// at once with 130: temp files it leaves are removed by the next run.
 fn cancel_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
@@ -399,15 +399,20 @@ fn cancel_on_signal() -> CancellationToken {
     token
 }
 
-/// Waits for Ctrl-C, or SIGTERM where there is one.
+/// Waits for Ctrl-C, or SIGTERM or SIGHUP (a closed terminal or ssh session) where there are
+/// such signals.
 async fn interrupt() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        if let (Ok(mut term), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = hangup.recv() => {}
             }
             return;
         }

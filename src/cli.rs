@@ -23,7 +23,7 @@ Exit codes:
   0    every item saved (or already there)
   1    some items failed; the others were saved
   2    usage or setup error (bad template, ids, output directory); nothing fetched
-  130  interrupted (Ctrl-C); the summary covers what finished";
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); the summary covers what finished";
 
 const TOP_HELP: &str = "\
 Examples:

@@ -303,9 +303,9 @@ fn text_summary_reports_counts_and_effective_concurrency() {
     );
 }
 
-#[test]
-fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
-    // A server that accepts connections and never answers.
+/// A fetch of 10 items, 3 at a time, from a server that accepts connections and never
+/// answers; returns once the three requests are in flight.
+fn stalled_fetch(out: &Path) -> std::process::Child {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -318,7 +318,6 @@ fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
         }
         std::thread::sleep(Duration::from_secs(60));
     });
-    let out = tempfile::tempdir().unwrap();
     let child = gather_std()
         .args([
             "fetch",
@@ -331,7 +330,7 @@ fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
             "-q",
         ])
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -339,17 +338,34 @@ fn ctrl_c_drops_stalled_requests_after_the_grace_period() {
     wait_until(Duration::from_secs(10), "three stalled connections", || {
         accepted.load(std::sync::atomic::Ordering::SeqCst) == 3
     });
-    // SIGTERM is handled like Ctrl-C.
-    send_signal(&child, libc::SIGTERM);
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130));
-    let s = summary(&output.stdout);
-    assert_eq!(
-        (s["ok"].as_u64(), s["abandoned"].as_u64()),
-        (Some(0), Some(3)),
-        "{s}"
-    );
-    assert!(files(out.path()).is_empty());
+    child
+}
+
+#[test]
+fn sigterm_and_sighup_drop_stalled_requests_after_the_grace_period_and_count_them() {
+    // SIGTERM and SIGHUP (a closed terminal) are handled like Ctrl-C; both runs at once.
+    let runs: Vec<_> = [libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        .map(|signal| {
+            let out = tempfile::tempdir().unwrap();
+            let child = stalled_fetch(out.path());
+            send_signal(&child, signal);
+            (signal, out, child)
+        })
+        .collect();
+    for (signal, out, child) in runs {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(130), "signal {signal}");
+        let s = summary(&output.stdout);
+        assert_eq!(
+            (s["ok"].as_u64(), s["abandoned"].as_u64()),
+            (Some(0), Some(3)),
+            "signal {signal}: {s}"
+        );
+        // The three requests in flight were sent, though none finished.
+        assert_eq!(s["requests"].as_u64(), Some(3), "signal {signal}: {s}");
+        assert!(files(out.path()).is_empty());
+    }
 }
 
 /// A raw server whose first response sends half of a 1 MiB body and then stalls forever;

@@ -105,6 +105,8 @@ pub struct RunEnd {
     pub interrupted: bool,
     /// Items still in flight when the grace period after a cancel ran out, dropped unsaved.
     pub abandoned: u64,
+    /// Requests those dropped items had sent.
+    pub abandoned_requests: u64,
 }
 
 /// Records handed to an observer between two [`Observer::idle`] calls, at most.
@@ -133,6 +135,9 @@ where
 {
     let started = AtomicU64::new(0);
     let finished = AtomicU64::new(0);
+    // Requests of the records handed over, to tell those of the items dropped in flight.
+    let sent_before = fetcher.requests_sent();
+    let mut recorded_requests = 0;
     {
         let records = entries
             .take_until(cancel.cancelled())
@@ -154,6 +159,7 @@ where
                 record = records.next() => match record {
                     Some(record) => {
                         finished.fetch_add(1, Ordering::Relaxed);
+                        recorded_requests += u64::from(record.attempts);
                         observer.record(record);
                         // The records that finished meanwhile, then one idle: observers that
                         // pass records on to another thread do it once per batch.
@@ -162,6 +168,7 @@ where
                                 break;
                             };
                             finished.fetch_add(1, Ordering::Relaxed);
+                            recorded_requests += u64::from(record.attempts);
                             observer.record(record);
                         }
                         observer.idle();
@@ -173,10 +180,12 @@ where
         // `records` is dropped here: downloads still in flight end, and their temp files go.
     }
     let abandoned = started.load(Ordering::Relaxed) - finished.load(Ordering::Relaxed);
+    let sent = fetcher.requests_sent() - sent_before;
     RunEnd {
         wall: t0.elapsed(),
         interrupted: cancel.is_cancelled(),
         abandoned,
+        abandoned_requests: sent.saturating_sub(recorded_requests),
     }
 }
 

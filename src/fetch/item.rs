@@ -3,6 +3,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -174,6 +175,8 @@ pub struct Fetcher {
     client: reqwest::Client,
     limits: Arc<Limits>,
     policy: ItemPolicy,
+    /// Requests sent so far, by every item: those of items dropped in flight count too.
+    sent: AtomicU64,
 }
 
 impl Fetcher {
@@ -194,7 +197,13 @@ impl Fetcher {
             client,
             limits,
             policy,
+            sent: AtomicU64::new(0),
         }
+    }
+
+    /// Requests sent so far (retries included), finished or not.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Fetches `url` and saves it as `name`, retrying transient failures; returns how it
@@ -247,6 +256,7 @@ impl Fetcher {
     ) -> Result<Option<u64>, ItemError> {
         let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let mut response = self.client.get(url.clone()).send().await?;
         timing.response = t0.elapsed();
         let status = response.status();

@@ -30,7 +30,7 @@ pub struct Summary {
     pub failed: u64,
     /// Items skipped because their files existed.
     pub skipped: u64,
-    /// Requests sent, retries included.
+    /// Requests sent, retries included, and those of items dropped in flight.
     pub requests: u64,
     /// Requests that were retries of an earlier failed one.
     pub retries: u64,
@@ -80,6 +80,8 @@ impl Summary {
         self.wall = end.wall;
         self.interrupted = end.interrupted;
         self.abandoned = end.abandoned;
+        // Requests of items dropped in flight were sent too.
+        self.requests += end.abandoned_requests;
     }
 
     /// Requests per second of wall time.

@@ -141,14 +141,17 @@ impl Workers {
         };
         let mut tick = tokio::time::interval(COLLECT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut abandoned = 0;
+        let (mut abandoned, mut abandoned_requests) = (0, 0);
         // Ends when every worker is done and has dropped its senders; a worker sends its last
         // batch before its end, so the last collection sees every record.
         loop {
             tokio::select! {
                 _ = tick.tick() => collect(),
                 end = done_rx.recv() => match end {
-                    Some(end) => abandoned += end.abandoned,
+                    Some(end) => {
+                        abandoned += end.abandoned;
+                        abandoned_requests += end.abandoned_requests;
+                    }
                     None => break,
                 },
             }
@@ -158,6 +161,7 @@ impl Workers {
             wall: t0.elapsed(),
             interrupted: cancel.is_cancelled(),
             abandoned,
+            abandoned_requests,
         };
         for thread in self.threads {
             // Each worker has sent its last message; a panic in one is a bug to surface.
