@@ -26,6 +26,14 @@ fn main() -> ExitCode {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::debug!("cannot raise the open-file limit: {e}");
     }
+    // A file-size limit (`ulimit -f`) would otherwise kill the process with SIGXFSZ mid-run,
+    // without a summary; ignored, the write fails with EFBIG ("File too large") and only
+    // that item fails.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let result = app::runtime(&cli.command)
         .context("cannot start the async runtime")
         .and_then(|runtime| {

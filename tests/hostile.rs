@@ -114,3 +114,49 @@ fn credentials_in_a_bad_template_are_masked_in_its_error() {
     assert!(stderr.contains("ftp://user:***@host/{id}"), "{stderr}");
     assert_no_secret([("stderr", stderr)]);
 }
+
+/// An HTTP server on a free loopback port serving `/small` (2 bytes) and `/big` (1 MiB).
+fn small_and_big_server() -> String {
+    use axum::routing::get;
+    common::spawn_app(
+        axum::Router::new()
+            .route("/small", get(|| async { "ok" }))
+            .route("/big", get(|| async { vec![b'x'; 1 << 20] })),
+    )
+}
+
+#[test]
+fn a_file_size_limit_fails_the_item_that_passes_it_and_the_run_goes_on() {
+    use std::os::unix::process::CommandExt;
+    let url = small_and_big_server();
+    let out = tempfile::tempdir().unwrap();
+    let mut command = common::gather_std();
+    command
+        .args(["fetch", &format!("{url}/{{name}}"), "--values", "small,big"])
+        .args(["--json", "-q", "--out"])
+        .arg(out.path());
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 512 * 1024,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let s = summary(&output.stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("File too large"), "{reason}");
+    assert_eq!(files(out.path()), vec!["small"]);
+}
