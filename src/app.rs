@@ -123,7 +123,14 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
 
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet, har_path) = (args.json, args.quiet, args.har.clone());
-    let config = args.into_config()?;
+    let mut config = args.into_config()?;
+    if let Some(cap) = fetch::descriptor_cap(config.concurrency, config.threads) {
+        eprintln!(
+            "gather: the open-file limit (ulimit -n) allows {cap} downloads at once; running {cap} instead of {}",
+            config.concurrency
+        );
+        config.concurrency = cap;
+    }
     let out = config.out.clone();
     let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();

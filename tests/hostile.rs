@@ -125,9 +125,26 @@ fn small_and_big_server() -> String {
     )
 }
 
+/// Sets resource limit `resource` (soft and hard) to `value` in the child `command` starts.
+fn limit(command: &mut std::process::Command, resource: libc::__rlimit_resource_t, value: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: value,
+            };
+            if libc::setrlimit(resource, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn a_file_size_limit_fails_the_item_that_passes_it_and_the_run_goes_on() {
-    use std::os::unix::process::CommandExt;
     let url = small_and_big_server();
     let out = tempfile::tempdir().unwrap();
     let mut command = common::gather_std();
@@ -135,19 +152,7 @@ fn a_file_size_limit_fails_the_item_that_passes_it_and_the_run_goes_on() {
         .args(["fetch", &format!("{url}/{{name}}"), "--values", "small,big"])
         .args(["--json", "-q", "--out"])
         .arg(out.path());
-    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 512 * 1024,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    limit(&mut command, libc::RLIMIT_FSIZE, 512 * 1024);
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let s = summary(&output.stdout);
@@ -159,4 +164,39 @@ fn a_file_size_limit_fails_the_item_that_passes_it_and_the_run_goes_on() {
     let reason = s["failures"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("File too large"), "{reason}");
     assert_eq!(files(out.path()), vec!["small"]);
+}
+
+#[test]
+fn a_low_open_file_limit_caps_the_concurrency_and_every_item_is_saved() {
+    let server = TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let mut command = common::gather_std();
+    command
+        .args([
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-403,405-601",
+            "-c",
+            "1000",
+        ])
+        .args(["--json", "-q", "--out"])
+        .arg(out.path());
+    limit(&mut command, libc::RLIMIT_NOFILE, 64);
+    let output = command.output().unwrap();
+    let s = summary(&output.stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(600), Some(0)),
+        "first failure: {}",
+        s["failures"][0]
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(common::assert_complete_comics(out.path()), 600);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("open-file limit").count(),
+        1,
+        "said once: {stderr}"
+    );
 }

@@ -71,8 +71,8 @@ impl ItemError {
     }
 
     /// Whether another attempt may succeed: connect errors, timeouts, resets, short bodies,
-    /// 408, 429 and 5xx. Other 4xx, oversized or invalid bodies and save errors would fail
-    /// the same way again.
+    /// 408, 429, 5xx, and saves that found no free descriptor. Other 4xx, oversized or
+    /// invalid bodies and other save errors would fail the same way again.
     pub fn is_transient(&self) -> bool {
         match self {
             ItemError::Status { status, .. } => {
@@ -82,10 +82,13 @@ impl ItemError {
             }
             ItemError::Request(e) => !e.is_redirect() && !e.is_builder(),
             ItemError::Truncated { .. } => true,
-            ItemError::Rejected(_)
-            | ItemError::TooLarge { .. }
-            | ItemError::Invalid { .. }
-            | ItemError::Save(_) => false,
+            // Out of descriptors (EMFILE, ENFILE): others free up as downloads end.
+            ItemError::Save(e) => {
+                matches!(e.raw_os_error(), Some(code) if code == libc::EMFILE || code == libc::ENFILE)
+            }
+            ItemError::Rejected(_) | ItemError::TooLarge { .. } | ItemError::Invalid { .. } => {
+                false
+            }
         }
     }
 

@@ -1,5 +1,6 @@
-//! Client-side limits on top of `--concurrency`: a request rate (`--rate`) and a cap on
-//! requests in flight to any one host (`--per-host`).
+//! Client-side limits on top of `--concurrency`: a request rate (`--rate`), a cap on
+//! requests in flight to any one host (`--per-host`), and the cap the open-file limit puts on
+//! downloads at once ([`descriptor_cap`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,42 @@ impl Limits {
             rate.until_ready().await;
         }
         Pass(permit)
+    }
+}
+
+/// Descriptors one download may hold at once: its connection and its temp file.
+const FDS_PER_DOWNLOAD: u64 = 2;
+
+/// Descriptors kept aside besides those already open: each worker's runtime (its epoll and
+/// wake-up descriptors), the blocking pool's files, `--har`, and some slack.
+const FDS_RESERVED: u64 = 16;
+const FDS_PER_THREAD: u64 = 3;
+
+/// The most downloads `threads` worker threads can run at once under the process's open-file
+/// limit (`ulimit -n`), when that is fewer than `concurrency`; `None` when the limit allows
+/// `concurrency` or cannot be read.
+///
+/// Each download holds up to [`FDS_PER_DOWNLOAD`] descriptors. Past the limit, connects and
+/// saves would fail with "Too many open files"; those still fail as transient errors, for the
+/// surplus connections that can remain beyond the cap.
+pub fn descriptor_cap(concurrency: usize, threads: usize) -> Option<usize> {
+    let (soft, _hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
+    let open = open_descriptors()?;
+    let reserved = open + FDS_RESERVED + FDS_PER_THREAD * threads as u64;
+    let cap = (soft.saturating_sub(reserved) / FDS_PER_DOWNLOAD).max(1);
+    usize::try_from(cap).ok().filter(|&cap| cap < concurrency)
+}
+
+/// How many descriptors this process has open.
+fn open_descriptors() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // The listing's own descriptor is counted too: one to spare.
+        Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as u64)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Some(FDS_RESERVED)
     }
 }
 

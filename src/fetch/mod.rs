@@ -11,6 +11,7 @@ mod workers;
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use item::{Fetcher, ItemError, ItemPolicy, Validate};
+pub use limits::descriptor_cap;
 pub use retry::RetryPolicy;
 pub use summary::{Failure, Summary};
 
