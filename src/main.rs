@@ -58,10 +58,13 @@ fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    // The platform verifier warns about each missing root store; gather falls back to bundled
-    // roots then, so that is not worth a warning.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},rustls_platform_verifier=error")));
+    // The platform verifier warns about each missing root store (gather falls back to bundled
+    // roots then), and logs an error for each certificate it refuses, which the item's failure
+    // already says: neither is worth a line. rustls warns of each alert it sends (a refused
+    // certificate again).
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{level},rustls_platform_verifier=off,rustls=error"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -91,6 +91,26 @@ fn an_unknown_certificate_is_refused_by_default() {
     let reason = s["failures"][0]["reason"].as_str().unwrap().to_lowercase();
     assert!(reason.contains("certificate"), "{reason}");
     assert!(files(out.path()).is_empty());
+    // A refused certificate is refused again: no retry, and no log line besides the failure.
+    for failure in s["failures"].as_array().unwrap() {
+        assert_eq!(failure["attempts"], 1, "{failure}");
+    }
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(stderr.is_empty(), "-q prints nothing: {stderr}");
+    let run = gather()
+        .args(["fetch", &format!("{url}/{{id}}"), "--ids", "1-3", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per item: {stderr}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("failed: ") && l.contains(": TLS: ")),
+        "{stderr}"
+    );
 }
 
 /// Fetches 3 pages trusting the server's certificate; returns the saved bodies.

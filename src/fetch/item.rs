@@ -30,9 +30,13 @@ pub enum ItemError {
         /// How long the server asked to wait before trying again (`Retry-After`).
         retry_after: Option<Duration>,
     },
-    /// The request failed: connect, TLS, timeout, reset, bad body.
+    /// The request failed: connect, timeout, reset, bad body.
     #[error("{}", request_error_text(.0))]
-    Request(#[from] reqwest::Error),
+    Request(reqwest::Error),
+    /// The server's TLS certificate was refused, or the TLS handshake failed for good: not
+    /// retried.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The body was larger than `--max-size`.
     #[error("body larger than --max-size ({limit} bytes)")]
     TooLarge {
@@ -71,8 +75,9 @@ impl ItemError {
     }
 
     /// Whether another attempt may succeed: connect errors, timeouts, resets, short bodies,
-    /// 408, 429, 5xx, and saves that found no free descriptor. Other 4xx, oversized or
-    /// invalid bodies and other save errors would fail the same way again.
+    /// 408, 429, 5xx, and saves that found no free descriptor. Other 4xx, refused
+    /// certificates, oversized or invalid bodies and other save errors would fail the same
+    /// way again.
     pub fn is_transient(&self) -> bool {
         match self {
             ItemError::Status { status, .. } => {
@@ -86,9 +91,10 @@ impl ItemError {
             ItemError::Save(e) => {
                 matches!(e.raw_os_error(), Some(code) if code == libc::EMFILE || code == libc::ENFILE)
             }
-            ItemError::Rejected(_) | ItemError::TooLarge { .. } | ItemError::Invalid { .. } => {
-                false
-            }
+            ItemError::Rejected(_)
+            | ItemError::Tls(_)
+            | ItemError::TooLarge { .. }
+            | ItemError::Invalid { .. } => false,
         }
     }
 
@@ -98,6 +104,47 @@ impl ItemError {
             _ => None,
         }
     }
+}
+
+impl From<reqwest::Error> for ItemError {
+    /// A certificate or TLS protocol error is [`ItemError::Tls`], named by its cause alone;
+    /// everything else is [`ItemError::Request`].
+    fn from(error: reqwest::Error) -> Self {
+        match tls_cause(&error) {
+            Some(tls) => ItemError::Tls(match tls {
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                    format!(
+                        "{tls} (the server's certificate is not trusted; --cacert FILE trusts a CA)"
+                    )
+                }
+                other => other.to_string(),
+            }),
+            None => ItemError::Request(error),
+        }
+    }
+}
+
+/// The rustls error behind `error`, if a TLS handshake failed. It comes wrapped in
+/// `io::Error`s (two, from reqwest's connector), whose `source` skips what they wrap: each
+/// one is looked inside too.
+fn tls_cause(error: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(mut cause) = source {
+        source = cause.source();
+        loop {
+            if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            match cause
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
+            {
+                Some(inner) => cause = inner,
+                None => break,
+            }
+        }
+    }
+    None
 }
 
 fn status_text(status: StatusCode) -> String {
