@@ -171,9 +171,15 @@ pub struct FetchArgs {
     #[arg(short, long)]
     pub force: bool,
 
-    /// Limit on each whole request (connect, headers, body); 0 for none.
+    /// Fail a request when no byte of its response arrives for this long (headers, or the
+    /// next part of the body); a slow download that keeps moving is never cut. 0 for none.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub timeout: String,
+    pub read_timeout: String,
+
+    /// Limit on each whole request (connect, headers, body), as curl's --max-time; none by
+    /// default. --timeout is another name for it.
+    #[arg(long, value_name = "DURATION", visible_alias = "timeout")]
+    pub max_time: Option<String>,
 
     /// Limit on connecting; 0 for none.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
@@ -669,7 +675,13 @@ impl FetchArgs {
                 .map_or_else(fetch::default_threads, |threads| threads as usize),
             shard: self.shard.as_deref().map(str::parse::<Shard>).transpose()?,
             client: ClientConfig {
-                timeout: limit("--timeout", &self.timeout)?,
+                max_time: self
+                    .max_time
+                    .as_deref()
+                    .map(|text| limit("--max-time", text))
+                    .transpose()?
+                    .flatten(),
+                read_timeout: limit("--read-timeout", &self.read_timeout)?,
                 connect_timeout: limit("--connect-timeout", &self.connect_timeout)?,
                 max_redirects: self.max_redirects,
                 ca_certs_pem: self

@@ -200,3 +200,79 @@ fn a_low_open_file_limit_caps_the_concurrency_and_every_item_is_saved() {
         "said once: {stderr}"
     );
 }
+
+/// A server of slow bodies: `/steady` sends 8 parts of 1 KiB, one every 100 ms; `/stall` sends
+/// one part and then nothing; `/silent` never answers.
+fn slow_server() -> String {
+    use axum::body::Body;
+    use axum::routing::get;
+    use futures::stream;
+    use std::time::Duration;
+    let parts = |count: usize, then_stall: bool| {
+        let parts = stream::unfold(0, move |sent| async move {
+            if sent == count {
+                if then_stall {
+                    std::future::pending::<()>().await;
+                }
+                return None;
+            }
+            if sent > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some((Ok::<_, std::io::Error>(vec![b'x'; 1024]), sent + 1))
+        });
+        Body::from_stream(parts)
+    };
+    common::spawn_app(
+        axum::Router::new()
+            .route("/steady", get(move || async move { parts(8, false) }))
+            .route("/stall", get(move || async move { parts(1, true) }))
+            .route("/silent", get(std::future::pending::<String>)),
+    )
+}
+
+#[test]
+fn a_slow_moving_body_is_never_cut_and_a_stalled_one_is_by_the_read_timeout() {
+    let url = slow_server();
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args([
+            "fetch",
+            &format!("{url}/{{name}}"),
+            "--values",
+            "steady,stall,silent",
+        ])
+        .args([
+            "--read-timeout",
+            "300ms",
+            "--retries",
+            "0",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(1), Some(2)),
+        "{s}"
+    );
+    for failure in s["failures"].as_array().unwrap() {
+        assert_eq!(failure["reason"], "timed out", "{failure}");
+    }
+    assert_eq!(fs::read(out.path().join("steady")).unwrap().len(), 8 * 1024);
+    // The whole-request limit, opt-in, cuts the same slow body (--timeout is its other name).
+    for option in ["--max-time", "--timeout"] {
+        let run = gather()
+            .args(["fetch", &format!("{url}/{{name}}"), "--values", "steady"])
+            .args([option, "300ms", "--retries", "0", "--json", "-q", "--out"])
+            .arg(out.path().join(option))
+            .assert()
+            .code(1);
+        let s = summary(&run.get_output().stdout);
+        assert_eq!(s["failures"][0]["reason"], "timed out", "{option}: {s}");
+    }
+}

@@ -17,8 +17,11 @@ pub const USER_AGENT: &str = concat!("gather/", env!("CARGO_PKG_VERSION"));
 /// How the client behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// Whole-request timeout (connect, headers and body), if any.
-    pub timeout: Option<Duration>,
+    /// Limit on each whole request (connect, headers and body), if any (`--max-time`).
+    pub max_time: Option<Duration>,
+    /// Longest wait for the next bytes of a response (its headers, each part of its body),
+    /// if any (`--read-timeout`): a stalled response fails, a slow but moving one does not.
+    pub read_timeout: Option<Duration>,
     /// Connect timeout, if any.
     pub connect_timeout: Option<Duration>,
     /// Redirects followed before giving up.
@@ -33,7 +36,8 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            timeout: Some(Duration::from_secs(30)),
+            max_time: None,
+            read_timeout: Some(Duration::from_secs(30)),
             connect_timeout: Some(Duration::from_secs(10)),
             max_redirects: 10,
             ca_certs_pem: None,
@@ -216,8 +220,11 @@ pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, r
         .pool_max_idle_per_host(config.pool_per_host)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true);
-    if let Some(timeout) = config.timeout {
-        builder = builder.timeout(timeout);
+    if let Some(limit) = config.max_time {
+        builder = builder.timeout(limit);
+    }
+    if let Some(timeout) = config.read_timeout {
+        builder = builder.read_timeout(timeout);
     }
     if let Some(timeout) = config.connect_timeout {
         builder = builder.connect_timeout(timeout);

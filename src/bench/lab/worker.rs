@@ -117,7 +117,7 @@ impl Clients {
                 blocking: None,
                 reqwest: Some(
                     build_client(&ClientConfig {
-                        timeout: Some(HTTP_TIMEOUT),
+                        max_time: Some(HTTP_TIMEOUT),
                         pool_per_host: per_host,
                         ..ClientConfig::default()
                     })
