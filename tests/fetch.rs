@@ -223,6 +223,37 @@ fn a_byte_order_mark_on_the_first_line_of_a_url_list_is_dropped() {
 }
 
 #[test]
+fn no_proxy_star_bypasses_every_proxy() {
+    let server = TestServer::start(&[]);
+    // A proxy that refuses every connection: only a direct request can succeed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for no_proxy in ["*", "example.org, *"] {
+        let out = tempfile::tempdir().unwrap();
+        gather()
+            .args([
+                "fetch",
+                &server.comics(),
+                "--ids",
+                "1-2",
+                "-q",
+                "--retries",
+                "0",
+            ])
+            .arg("--out")
+            .arg(out.path())
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("NO_PROXY", no_proxy)
+            .env_remove("no_proxy")
+            .assert()
+            .success();
+        assert_eq!(assert_complete_comics(out.path()), 2, "NO_PROXY={no_proxy}");
+    }
+}
+
+#[test]
 fn url_lists_from_a_file_get_distinct_default_names() {
     let server = TestServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();

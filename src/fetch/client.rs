@@ -211,7 +211,7 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
 }
 
 /// Builds a client on `tls`: redirects up to the limit, gzip/brotli/zstd/deflate decoded,
-/// proxies from the environment, a keep-alive pool.
+/// proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive pool.
 pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls.0.clone())
@@ -220,6 +220,9 @@ pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, r
         .pool_max_idle_per_host(config.pool_per_host)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true);
+    if bypass_every_proxy() {
+        builder = builder.no_proxy();
+    }
     if let Some(limit) = config.max_time {
         builder = builder.timeout(limit);
     }
@@ -230,4 +233,12 @@ pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, r
         builder = builder.connect_timeout(timeout);
     }
     builder.build()
+}
+
+/// Whether `NO_PROXY` (or `no_proxy` when it is unset) has a `*` entry, which bypasses every
+/// proxy, as with curl. reqwest's matcher (hyper-util's) applies `*` to host names but not to
+/// IP addresses, so `NO_PROXY=*` still sent `http://127.0.0.1/` through the proxy.
+fn bypass_every_proxy() -> bool {
+    let no_proxy = std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy"));
+    no_proxy.is_ok_and(|list| list.split(',').any(|entry| entry.trim() == "*"))
 }
