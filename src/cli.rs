@@ -234,6 +234,12 @@ pub struct FetchArgs {
     #[arg(long, value_name = "SIZE", help_heading = "Retries and limits")]
     pub max_size: Option<String>,
 
+    /// Fail items whose compressed body decodes to more than N times the bytes received,
+    /// once past 16 MiB decoded (decompression bombs); 0 for no limit.
+    #[arg(long, value_name = "N", default_value_t = fetch::DEFAULT_MAX_RATIO,
+          help_heading = "Retries and limits")]
+    pub max_ratio: u64,
+
     /// Fail items whose body is not in this format (e.g. an HTML error page with 200).
     #[arg(long, value_name = "FORMAT", help_heading = "Retries and limits")]
     pub validate: Option<ValidateArg>,
@@ -709,6 +715,7 @@ impl FetchArgs {
                 validate: self.validate.map(|format| match format {
                     ValidateArg::Json => Validate::Json,
                 }),
+                max_ratio: (self.max_ratio > 0).then_some(self.max_ratio),
             },
         })
     }

@@ -276,3 +276,161 @@ fn a_slow_moving_body_is_never_cut_and_a_stalled_one_is_by_the_read_timeout() {
         assert_eq!(s["failures"][0]["reason"], "timed out", "{option}: {s}");
     }
 }
+
+/// `body` parts served as one response with `Content-Encoding: coding`.
+fn encoded(
+    coding: &'static str,
+    parts: impl futures::Stream<Item = Vec<u8>> + Send + 'static,
+) -> axum::response::Response {
+    use futures::StreamExt;
+    axum::response::Response::builder()
+        .header("content-encoding", coding)
+        .body(axum::body::Body::from_stream(
+            parts.map(Ok::<_, std::io::Error>),
+        ))
+        .unwrap()
+}
+
+/// Text that compresses about 4 times, as JSON lines do: `len` bytes.
+fn genuine_text(len: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut text = Vec::with_capacity(len + 64);
+    let mut i = 0u64;
+    while text.len() < len {
+        let value = i.wrapping_mul(2_654_435_761) % 1_000_003;
+        writeln!(text, "{{\"n\":{i},\"value\":{value}}}").unwrap();
+        i += 1;
+    }
+    text
+}
+
+/// One gzip member of 16 MiB of zeros (16 KB).
+fn gzip_zeros() -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&vec![0u8; 16 << 20]).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Decoded bytes at which an item failed `--max-ratio`, from its reason.
+fn decoded_at_failure(reason: &str) -> u64 {
+    let (_, after) = reason
+        .split_once("size (")
+        .unwrap_or_else(|| panic!("not a --max-ratio failure: {reason}"));
+    after.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn decompression_bombs_fail_early_and_a_large_compressible_body_is_saved() {
+    use futures::stream;
+    let member = gzip_zeros();
+    let text = genuine_text(24 << 20);
+    let compressed = zstd::bulk::compress(&text, 1).unwrap();
+    let zstd_zeros = zstd::bulk::compress(&vec![0u8; 64 << 20], 1).unwrap();
+    let (gz, gz_endless) = (member.clone(), member);
+    let url = common::spawn_app(
+        axum::Router::new()
+            // 1 GiB of zeros as 64 gzip members, 1 MB on the wire.
+            .route(
+                "/gzip-bomb",
+                axum::routing::get(move || {
+                    let gz = gz.clone();
+                    async move { encoded("gzip", stream::iter(std::iter::repeat_n(gz, 64))) }
+                }),
+            )
+            // 1 GiB of zeros as 16 zstd frames.
+            .route(
+                "/zstd-bomb",
+                axum::routing::get(move || {
+                    let frame = zstd_zeros.clone();
+                    async move { encoded("zstd", stream::iter(std::iter::repeat_n(frame, 16))) }
+                }),
+            )
+            // gzip members for ever, chunked.
+            .route(
+                "/endless",
+                axum::routing::get(move || {
+                    let gz = gz_endless.clone();
+                    async move { encoded("gzip", stream::repeat(gz)) }
+                }),
+            )
+            // 24 MiB of JSON lines, 4 times smaller compressed.
+            .route(
+                "/genuine",
+                axum::routing::get(move || {
+                    let body = compressed.clone();
+                    async move { encoded("zstd", stream::iter([body])) }
+                }),
+            ),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args(["fetch", &format!("{url}/{{name}}")])
+        .args(["--values", "gzip-bomb,zstd-bomb,endless,genuine"])
+        .args(["--retries", "0", "--json", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}"
+    );
+    assert!(
+        fs::read(out.path().join("genuine")).unwrap() == text,
+        "saved whole"
+    );
+    assert_eq!(files(out.path()), vec!["genuine"]);
+    // Each bomb stopped within a read of the 16 MiB that are never held against the ratio.
+    for failure in s["failures"].as_array().unwrap() {
+        let decoded = decoded_at_failure(failure["reason"].as_str().unwrap());
+        assert!(
+            decoded <= gather::fetch::RATIO_FREE + (1 << 20),
+            "{decoded}: {failure}"
+        );
+    }
+    // --max-ratio 0 lets a bomb through, up to --max-size.
+    let run = gather()
+        .args(["fetch", &format!("{url}/{{name}}"), "--values", "gzip-bomb"])
+        .args([
+            "--max-ratio",
+            "0",
+            "--max-size",
+            "40MiB",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(out.path().join("off"))
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("--max-size"), "{reason}");
+}
+
+#[test]
+fn an_endless_plain_body_is_bounded_by_max_size() {
+    use futures::stream;
+    let url = common::spawn_app(axum::Router::new().route(
+        "/endless",
+        axum::routing::get(|| async {
+            use futures::StreamExt;
+            axum::body::Body::from_stream(
+                stream::repeat(vec![b'x'; 64 * 1024]).map(Ok::<_, std::io::Error>),
+            )
+        }),
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args(["fetch", &format!("{url}/{{name}}"), "--values", "endless"])
+        .args(["--max-size", "8MiB", "--json", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("--max-size"), "{reason}");
+    assert!(files(out.path()).is_empty());
+}

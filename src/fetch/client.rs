@@ -210,11 +210,22 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
     Ok(build_with(config, &Tls::new(config)?)?)
 }
 
-/// Builds a client on `tls`: redirects up to the limit, gzip/brotli/zstd/deflate decoded,
+/// Builds a client on `tls`: redirects up to the limit, gzip/brotli/zstd/deflate asked for
+/// (and decoded by the fetcher),
 /// proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive pool.
 pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, reqwest::Error> {
+    // Bodies are decoded by `body::Body`, which counts both sides and caps zstd's window.
+    let accept = reqwest::header::HeaderMap::from_iter([(
+        reqwest::header::ACCEPT_ENCODING,
+        super::body::ACCEPTED,
+    )]);
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls.0.clone())
+        .no_gzip()
+        .no_brotli()
+        .no_zstd()
+        .no_deflate()
+        .default_headers(accept)
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
         .pool_max_idle_per_host(config.pool_per_host)

@@ -22,8 +22,10 @@ use crate::save::OutputDir;
 pub enum Outcome {
     /// Saved under its file name.
     Saved {
-        /// Body bytes written.
+        /// Body bytes written (decoded).
         bytes: u64,
+        /// Body bytes received (encoded, as the server sent them).
+        received: u64,
     },
     /// Its file was already there.
     Skipped,

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::body::Body;
 use super::engine::{Outcome, Timing};
 use super::limits::Limits;
 use super::retry::{self, RetryPolicy};
@@ -42,6 +43,27 @@ pub enum ItemError {
     TooLarge {
         /// The limit.
         limit: u64,
+    },
+    /// The body decoded to more than `--max-ratio` times its encoded size: a decompression
+    /// bomb, or data more repetitive than the limit allows.
+    #[error(
+        "decoded body over --max-ratio {ratio} times its encoded size ({decoded} bytes from {received}); --max-ratio 0 turns the check off"
+    )]
+    Bomb {
+        /// The limit.
+        ratio: u64,
+        /// Bytes decoded when it was stopped.
+        decoded: u64,
+        /// Bytes received by then.
+        received: u64,
+    },
+    /// The body could not be decoded by its Content-Encoding.
+    #[error("cannot decode the {coding} body: {reason}")]
+    Decode {
+        /// The coding.
+        coding: String,
+        /// What the decoder said.
+        reason: String,
     },
     /// The body was shorter than its Content-Length.
     #[error("body cut short: {got} of {expected} bytes")]
@@ -94,6 +116,8 @@ impl ItemError {
             ItemError::Rejected(_)
             | ItemError::Tls(_)
             | ItemError::TooLarge { .. }
+            | ItemError::Bomb { .. }
+            | ItemError::Decode { .. }
             | ItemError::Invalid { .. } => false,
         }
     }
@@ -200,8 +224,17 @@ impl Validate {
     }
 }
 
+/// The default `--max-ratio`: a decoded body may be at most this many times its encoded size
+/// once it is past [`RATIO_FREE`]. Text and JSON compress 3 to 20 times, rarely 100; a gzip
+/// bomb expands about 1,000 times, brotli and zstd bombs far more.
+pub const DEFAULT_MAX_RATIO: u64 = 100;
+
+/// Decoded bytes never held against `--max-ratio`: a small body may be as repetitive as it
+/// likes. Past it, a bomb stops within one read.
+pub const RATIO_FREE: u64 = 16 * 1024 * 1024;
+
 /// How each item is fetched, beyond the client's settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemPolicy {
     /// Retries and their backoff.
     pub retry: RetryPolicy,
@@ -213,6 +246,22 @@ pub struct ItemPolicy {
     pub max_size: Option<u64>,
     /// A check each body must pass.
     pub validate: Option<Validate>,
+    /// Most decoded bytes per encoded byte received, past [`RATIO_FREE`]; `None` for no
+    /// limit.
+    pub max_ratio: Option<u64>,
+}
+
+impl Default for ItemPolicy {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            rate: None,
+            per_host: None,
+            max_size: None,
+            validate: None,
+            max_ratio: Some(DEFAULT_MAX_RATIO),
+        }
+    }
 }
 
 /// Bytes of a non-2xx body read (and thrown away) so that its connection can be reused.
@@ -272,7 +321,9 @@ impl Fetcher {
         loop {
             attempts += 1;
             let error = match self.attempt(url, out, name, t0, timing).await {
-                Ok(Some(bytes)) => return (Outcome::Saved { bytes }, attempts),
+                Ok(Some((bytes, received))) => {
+                    return (Outcome::Saved { bytes, received }, attempts);
+                }
                 // Another item with the same name (a repeated URL) saved it meanwhile.
                 Ok(None) => return (Outcome::Skipped, attempts),
                 Err(error) => error,
@@ -295,7 +346,8 @@ impl Fetcher {
         }
     }
 
-    /// One request. `Ok(None)`: the file appeared under `name` meanwhile and was kept.
+    /// One request; the body's bytes saved and received. `Ok(None)`: the file appeared under
+    /// `name` meanwhile and was kept.
     async fn attempt(
         &self,
         url: &Url,
@@ -303,7 +355,7 @@ impl Fetcher {
         name: &str,
         t0: Instant,
         timing: &mut Timing,
-    ) -> Result<Option<u64>, ItemError> {
+    ) -> Result<Option<(u64, u64)>, ItemError> {
         let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
@@ -325,25 +377,37 @@ impl Fetcher {
                 retry_after,
             });
         }
-        // Known only when the body is not being decompressed.
+        // The length of the body as sent: encoded, when it is.
         let expected = response.content_length();
+        let mut body = Body::new(response);
         let limit = self.policy.max_size.unwrap_or(u64::MAX);
-        if expected.is_some_and(|len| len > limit) {
+        if !body.is_encoded() && expected.is_some_and(|len| len > limit) {
             return Err(ItemError::TooLarge { limit });
         }
         let mut file = out.create();
-        while let Some(chunk) = response.chunk().await? {
-            if file.len() + chunk.len() as u64 > limit {
+        while let Some(chunk) = body.chunk().await? {
+            let decoded = file.len() + chunk.len() as u64;
+            if decoded > limit {
                 return Err(ItemError::TooLarge { limit });
+            }
+            if let Some(ratio) = self.policy.max_ratio
+                && decoded > RATIO_FREE
+                && decoded / ratio > body.received()
+            {
+                return Err(ItemError::Bomb {
+                    ratio,
+                    decoded,
+                    received: body.received(),
+                });
             }
             file.write(&chunk).await?;
         }
         if let Some(expected) = expected
-            && file.len() != expected
+            && body.received() != expected
         {
             return Err(ItemError::Truncated {
                 expected,
-                got: file.len(),
+                got: body.received(),
             });
         }
         if let Some(validate) = self.policy.validate {
@@ -356,7 +420,7 @@ impl Fetcher {
         }
         timing.body = t0.elapsed();
         match file.commit(name).await {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(bytes) => Ok(Some((bytes, body.received()))),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -1,5 +1,6 @@
 //! `gather fetch`: the HTTP client, the concurrent engine, and the summary of a run.
 
+mod body;
 mod client;
 mod engine;
 mod item;
@@ -10,7 +11,7 @@ mod workers;
 
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
-pub use item::{Fetcher, ItemError, ItemPolicy, Validate};
+pub use item::{DEFAULT_MAX_RATIO, Fetcher, ItemError, ItemPolicy, RATIO_FREE, Validate};
 pub use limits::descriptor_cap;
 pub use retry::RetryPolicy;
 pub use summary::{Failure, Summary};

@@ -38,6 +38,9 @@ pub struct Summary {
     pub abandoned: u64,
     /// Body bytes saved.
     pub bytes: u64,
+    /// Body bytes received for the items saved: less than `bytes` when bodies came
+    /// compressed.
+    pub received: u64,
     /// Wall time of the run.
     pub wall: Duration,
     /// Sum of the requests' latencies (request sent to body done).
@@ -57,9 +60,10 @@ impl Summary {
             self.latency_sum += record.timing.latency();
         }
         match record.outcome {
-            Outcome::Saved { bytes } => {
+            Outcome::Saved { bytes, received } => {
                 self.ok += 1;
                 self.bytes += bytes;
+                self.received += received;
             }
             Outcome::Skipped => self.skipped += 1,
             Outcome::Failed(error) => {

@@ -33,7 +33,7 @@ impl HarEntry {
     /// The entry for `record`; `None` for items that sent no request (skipped or rejected).
     pub fn from_record(record: &Record, run_start: SystemTime) -> Option<Self> {
         let (status, bytes, error) = match &record.outcome {
-            Outcome::Saved { bytes } => (200, *bytes, None),
+            Outcome::Saved { bytes, .. } => (200, *bytes, None),
             Outcome::Skipped => return None,
             // A rejected input line: never requested.
             Outcome::Failed(_) if record.file.is_none() => return None,

@@ -63,6 +63,7 @@ mod snapshots {
             retries: 3,
             abandoned: 0,
             bytes: ok * 512,
+            received: ok * 128,
             wall: Duration::from_millis(wall_ms),
             latency_sum: Duration::from_millis(100 * (ok + 1)),
             interrupted: false,

@@ -22,8 +22,13 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
             String::new()
         }
     );
+    let received = if summary.received == summary.bytes {
+        String::new()
+    } else {
+        format!(" ({} received)", HumanBytes(summary.received))
+    };
     text.push_str(&format!(
-        "  saved        {} into {}\n",
+        "  saved        {}{received} into {}\n",
         HumanBytes(summary.bytes),
         out.display()
     ));
@@ -60,6 +65,7 @@ pub fn summary_json(summary: &Summary, out: &Path) -> Value {
         "abandoned": summary.abandoned,
         "interrupted": summary.interrupted,
         "bytes": summary.bytes,
+        "received": summary.received,
         "out": out.to_string_lossy(),
         "wall_secs": summary.wall.as_secs_f64(),
         "latency_sum_secs": summary.latency_sum.as_secs_f64(),
