@@ -434,3 +434,84 @@ fn an_endless_plain_body_is_bounded_by_max_size() {
     assert!(reason.contains("--max-size"), "{reason}");
     assert!(files(out.path()).is_empty());
 }
+
+/// How a child ran: its exit code, its stdout, and its peak resident memory in bytes.
+struct Measured {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    peak_rss: u64,
+}
+
+/// Runs `command` to its end and measures its peak resident memory (wait4's rusage).
+// The child is reaped by wait4, which std does not know about.
+#[allow(clippy::zombie_processes)]
+fn measure(command: &mut std::process::Command) -> Measured {
+    use std::io::Read;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = Vec::new();
+        pipe.read_to_end(&mut stdout).unwrap();
+        stdout
+    });
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 reaps our own child and fills both.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Measured {
+        code,
+        stdout: reader.join().unwrap(),
+        // ru_maxrss is in KiB on Linux.
+        peak_rss: u64::try_from(usage.ru_maxrss).unwrap() * 1024,
+    }
+}
+
+#[test]
+fn a_zstd_window_over_8_mib_is_refused_so_memory_stays_bounded() {
+    use std::io::Write;
+    // 64 MiB of zeros in a zstd frame that declares a 128 MiB window.
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+    encoder.window_log(27).unwrap();
+    encoder.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let frame = encoder.finish().unwrap();
+    let url = common::spawn_app(axum::Router::new().route(
+        "/{n}",
+        axum::routing::get(move || {
+            let frame = frame.clone();
+            async move { encoded("zstd", futures::stream::iter([frame])) }
+        }),
+    ));
+    let out = tempfile::tempdir().unwrap();
+    // Eight at once, with the ratio check off: only the window cap bounds their memory.
+    let run = measure(
+        common::gather_std()
+            .args(["fetch", &format!("{url}/{{id}}"), "--ids", "1-8", "-c", "8"])
+            .args([
+                "--max-ratio",
+                "0",
+                "--retries",
+                "0",
+                "--json",
+                "-q",
+                "--out",
+            ])
+            .arg(out.path()),
+    );
+    assert_eq!(run.code, Some(1));
+    let s = summary(&run.stdout);
+    assert_eq!(s["failed"].as_u64(), Some(8), "{s}");
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("zstd windows over 8 MiB"), "{reason}");
+    // Decoding them would have taken 8 × 64 MiB.
+    assert!(
+        run.peak_rss < 100 << 20,
+        "peak RSS {} MiB",
+        run.peak_rss >> 20
+    );
+}
