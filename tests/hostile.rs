@@ -5,6 +5,8 @@
 mod common;
 
 use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{TestServer, files, gather, summary};
 
@@ -514,4 +516,73 @@ fn a_zstd_window_over_8_mib_is_refused_so_memory_stays_bounded() {
         "peak RSS {} MiB",
         run.peak_rss >> 20
     );
+}
+
+/// A keep-alive server that answers the first request on each connection (200 `ok`, no
+/// `Connection: close`) and closes the connection, unanswered, when a second one comes on it:
+/// as a server does that dropped an idle connection just as it was reused. Returns its URL and
+/// the number of requests it read.
+fn one_request_per_connection_server() -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut request = Vec::new();
+                for k in 0.. {
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    request.clear();
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if k > 0 {
+                        return;
+                    }
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+#[test]
+fn a_request_on_a_stale_keep_alive_connection_is_resent_at_once_and_not_retried() {
+    let (url, requests) = one_request_per_connection_server();
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args([
+            "fetch",
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1-20",
+            "-c",
+            "2",
+        ])
+        .args(["--retries", "0", "--json", "-q", "--out"])
+        .arg(out.path())
+        .assert();
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(20), Some(0)),
+        "{s}"
+    );
+    assert_eq!(
+        (s["requests"].as_u64(), s["retries"].as_u64()),
+        (Some(20), Some(0)),
+        "{s}"
+    );
+    let resent = s["resent"].as_u64().unwrap();
+    assert!(resent > 0, "stale connections were met: {s}");
+    assert_eq!(requests.load(Ordering::SeqCst) as u64, 20 + resent, "{s}");
 }

@@ -11,6 +11,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use super::stale::Reused;
+
 /// The `User-Agent` gather sends.
 pub const USER_AGENT: &str = concat!("gather/", env!("CARGO_PKG_VERSION"));
 
@@ -207,13 +209,18 @@ pub enum ClientError {
 /// Builds one client with TLS settings of its own; see `build_with` for clients that share
 /// them.
 pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
-    Ok(build_with(config, &Tls::new(config)?)?)
+    Ok(build_with(config, &Tls::new(config)?, &Arc::default())?)
 }
 
 /// Builds a client on `tls`: redirects up to the limit, gzip/brotli/zstd/deflate asked for
 /// (and decoded by the fetcher),
-/// proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive pool.
-pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, reqwest::Error> {
+/// proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive pool
+/// whose reused connections `reused` tells from new ones.
+pub(super) fn build_with(
+    config: &ClientConfig,
+    tls: &Tls,
+    reused: &Arc<Reused>,
+) -> Result<reqwest::Client, reqwest::Error> {
     // Bodies are decoded by `body::Body`, which counts both sides and caps zstd's window.
     let accept = reqwest::header::HeaderMap::from_iter([(
         reqwest::header::ACCEPT_ENCODING,
@@ -226,6 +233,7 @@ pub fn build_with(config: &ClientConfig, tls: &Tls) -> Result<reqwest::Client, r
         .no_zstd()
         .no_deflate()
         .default_headers(accept)
+        .connector_layer(reused.layer())
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
         .pool_max_idle_per_host(config.pool_per_host)

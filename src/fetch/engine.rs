@@ -109,6 +109,9 @@ pub struct RunEnd {
     pub abandoned: u64,
     /// Requests those dropped items had sent.
     pub abandoned_requests: u64,
+    /// Requests sent again at once because their keep-alive connection had been closed
+    /// (neither attempts nor retries).
+    pub resent: u64,
 }
 
 /// Records handed to an observer between two [`Observer::idle`] calls, at most.
@@ -138,7 +141,7 @@ where
     let started = AtomicU64::new(0);
     let finished = AtomicU64::new(0);
     // Requests of the records handed over, to tell those of the items dropped in flight.
-    let sent_before = fetcher.requests_sent();
+    let (sent_before, resent_before) = (fetcher.requests_sent(), fetcher.resent());
     let mut recorded_requests = 0;
     {
         let records = entries
@@ -188,6 +191,7 @@ where
         interrupted: cancel.is_cancelled(),
         abandoned,
         abandoned_requests: sent.saturating_sub(recorded_requests),
+        resent: fetcher.resent() - resent_before,
     }
 }
 

@@ -14,6 +14,7 @@ use super::body::Body;
 use super::engine::{Outcome, Timing};
 use super::limits::Limits;
 use super::retry::{self, RetryPolicy};
+use super::stale::{MAX_STALE_RESENDS, Reused};
 use crate::rate::Rate;
 use crate::save::OutputDir;
 
@@ -272,32 +273,45 @@ const ERROR_BODY_DRAIN: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// Which of the client's connections have carried a response.
+    reused: Arc<Reused>,
     limits: Arc<Limits>,
     policy: ItemPolicy,
     /// Requests sent so far, by every item: those of items dropped in flight count too.
     sent: AtomicU64,
+    /// Requests sent again at once after a stale keep-alive connection.
+    resent: AtomicU64,
 }
 
 impl Fetcher {
     /// A fetcher sending through `client` under `policy`.
     pub fn new(client: reqwest::Client, policy: ItemPolicy) -> Self {
         let limits = Arc::new(Limits::new(policy.rate, policy.per_host));
-        Self::with_limits(client, policy, limits)
+        Self::with_limits(client, Arc::default(), policy, limits)
     }
 
     /// A fetcher under `limits` shared with other fetchers (one rate, one count per host for
     /// all of them).
+    /// `reused` is the client's record of its connections (see `client::build_with`).
     pub(super) fn with_limits(
         client: reqwest::Client,
+        reused: Arc<Reused>,
         policy: ItemPolicy,
         limits: Arc<Limits>,
     ) -> Self {
         Self {
             client,
+            reused,
             limits,
             policy,
             sent: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
         }
+    }
+
+    /// Requests sent again at once after a stale keep-alive connection, so far.
+    pub fn resent(&self) -> u64 {
+        self.resent.load(Ordering::Relaxed)
     }
 
     /// Requests sent so far (retries included), finished or not.
@@ -359,7 +373,22 @@ impl Fetcher {
         let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut response = self.client.get(url.clone()).send().await?;
+        let mut resends = 0;
+        let mut response = loop {
+            match self.client.get(url.clone()).send().await {
+                Ok(response) => break response,
+                Err(error) if resends < MAX_STALE_RESENDS && self.reused.is_stale(&error) => {
+                    resends += 1;
+                    self.resent.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        url = %crate::redact::url(url.as_str()),
+                        "resending on a new connection: {error}"
+                    );
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+        self.reused.answered(&response);
         timing.response = t0.elapsed();
         let status = response.status();
         if !status.is_success() {

@@ -6,6 +6,7 @@ mod engine;
 mod item;
 mod limits;
 mod retry;
+mod stale;
 mod summary;
 mod workers;
 

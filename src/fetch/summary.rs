@@ -34,6 +34,9 @@ pub struct Summary {
     pub requests: u64,
     /// Requests that were retries of an earlier failed one.
     pub retries: u64,
+    /// Requests sent again at once on a new connection because their keep-alive connection
+    /// had been closed by the server; not in `requests`.
+    pub resent: u64,
     /// Items dropped in flight by an interruption.
     pub abandoned: u64,
     /// Body bytes saved.
@@ -86,6 +89,7 @@ impl Summary {
         self.abandoned = end.abandoned;
         // Requests of items dropped in flight were sent too.
         self.requests += end.abandoned_requests;
+        self.resent = end.resent;
     }
 
     /// Requests per second of wall time.

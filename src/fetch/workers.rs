@@ -141,7 +141,7 @@ impl Workers {
         };
         let mut tick = tokio::time::interval(COLLECT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut abandoned, mut abandoned_requests) = (0, 0);
+        let (mut abandoned, mut abandoned_requests, mut resent) = (0, 0, 0);
         // Ends when every worker is done and has dropped its senders; a worker sends its last
         // batch before its end, so the last collection sees every record.
         loop {
@@ -151,6 +151,7 @@ impl Workers {
                     Some(end) => {
                         abandoned += end.abandoned;
                         abandoned_requests += end.abandoned_requests;
+                        resent += end.resent;
                     }
                     None => break,
                 },
@@ -162,6 +163,7 @@ impl Workers {
             interrupted: cancel.is_cancelled(),
             abandoned,
             abandoned_requests,
+            resent,
         };
         for thread in self.threads {
             // Each worker has sent its last message; a panic in one is a bug to surface.
@@ -198,7 +200,8 @@ impl Worker {
             }
         };
         runtime.block_on(async move {
-            let client = match client::build_with(&self.client, &self.tls) {
+            let reused = Arc::default();
+            let client = match client::build_with(&self.client, &self.tls, &reused) {
                 Ok(client) => client,
                 Err(error) => {
                     let _ = ready.send(Err(ClientError::from(error).into()));
@@ -208,7 +211,7 @@ impl Worker {
             let _ = ready.send(Ok(()));
             // No start: the run was called off before it began.
             let Ok(start) = start.await else { return };
-            let fetcher = Fetcher::with_limits(client, self.policy, self.limits);
+            let fetcher = Fetcher::with_limits(client, reused, self.policy, self.limits);
             let entries = stream::unfold(start.entries, |shared| async move {
                 let entry = shared.lock().await.next().await?;
                 Some((entry, shared))

@@ -61,6 +61,7 @@ mod snapshots {
             skipped: 2,
             requests: ok + 4,
             retries: 3,
+            resent: 0,
             abandoned: 0,
             bytes: ok * 512,
             received: ok * 128,

@@ -62,6 +62,7 @@ pub fn summary_json(summary: &Summary, out: &Path) -> Value {
         "skipped": summary.skipped,
         "requests": summary.requests,
         "retries": summary.retries,
+        "resent": summary.resent,
         "abandoned": summary.abandoned,
         "interrupted": summary.interrupted,
         "bytes": summary.bytes,

@@ -1,0 +1,137 @@
+//! Stale keep-alive connections: a server may close an idle connection just as a request is
+//! sent on it (tinyproxy closes each one after a response, without `Connection: close`). The
+//! request then fails with no response ("connection closed before message completed"), though
+//! the server never saw it, or dropped it unanswered; curl and browsers send it again at once on
+//! a new connection, and so does gather, for its GETs, without counting a retry.
+//!
+//! hyper retries only requests that never left; for the rest, nothing says whether the
+//! connection was new or reused. [`Reused`] keeps that: the local address of each connection
+//! that has carried a response, forgotten when a new connection takes the same address. A
+//! failure without a response on a connection it knows was on a reused one.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpInfo};
+
+/// Resends of one request on a new connection after stale ones, at most: each stale idle
+/// connection is dropped from the pool as it fails, so the next try takes another or dials.
+pub(super) const MAX_STALE_RESENDS: u32 = 8;
+
+/// The connections of one client that have carried a response, by local address.
+#[derive(Debug, Default)]
+pub(super) struct Reused(Mutex<HashSet<SocketAddr>>);
+
+impl Reused {
+    /// A connector layer that forgets each new connection's local address, which an old,
+    /// closed connection may have had.
+    pub(super) fn layer(self: &Arc<Self>) -> ForgetNew {
+        ForgetNew(Arc::clone(self))
+    }
+
+    /// Notes that `response` came on its connection: a request failing there later is on a
+    /// reused connection.
+    pub(super) fn answered(&self, response: &reqwest::Response) {
+        if let Some(info) = response.extensions().get::<HttpInfo>() {
+            self.set().insert(info.local_addr());
+        }
+    }
+
+    /// Whether `error` is a request that got no response because its connection, a reused
+    /// one, was closed: safe to send again at once on another.
+    pub(super) fn is_stale(&self, error: &reqwest::Error) -> bool {
+        if error.is_timeout() || error.is_connect() || error.status().is_some() {
+            return false;
+        }
+        let mut closed = false;
+        let mut connected = None;
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = source {
+            if let Some(client) = cause.downcast_ref::<hyper_util::client::legacy::Error>() {
+                connected = client.connect_info();
+            }
+            if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+                closed |= hyper.is_incomplete_message() || hyper.is_closed();
+            }
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                closed |= matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                );
+            }
+            source = cause.source();
+        }
+        // The connection is done with: forget it, so its address means nothing any more.
+        closed
+            && connected
+                .and_then(local_addr)
+                .is_some_and(|addr| self.set().remove(&addr))
+    }
+
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The local address of a connection, from what its connector said about it.
+fn local_addr(connected: &Connected) -> Option<SocketAddr> {
+    let mut extensions = http::Extensions::new();
+    connected.get_extras(&mut extensions);
+    extensions.get::<HttpInfo>().map(HttpInfo::local_addr)
+}
+
+/// The connector layer of [`Reused::layer`].
+#[derive(Debug, Clone)]
+pub(super) struct ForgetNew(Arc<Reused>);
+
+impl<S> tower::Layer<S> for ForgetNew {
+    type Service = ForgetNewService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ForgetNewService {
+            inner,
+            reused: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// A connector that forgets the local address of each connection it makes.
+#[derive(Debug, Clone)]
+pub(super) struct ForgetNewService<S> {
+    inner: S,
+    reused: Arc<Reused>,
+}
+
+impl<S, R> tower::Service<R> for ForgetNewService<S>
+where
+    S: tower::Service<R>,
+    S::Response: Connection,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let connecting = self.inner.call(request);
+        let reused = Arc::clone(&self.reused);
+        Box::pin(async move {
+            let connection = connecting.await?;
+            if let Some(addr) = local_addr(&connection.connected()) {
+                reused.set().remove(&addr);
+            }
+            Ok(connection)
+        })
+    }
+}
