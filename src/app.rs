@@ -11,7 +11,7 @@ use crate::bench::{self, BenchConfig, BenchError, BenchReport};
 use crate::cli::{
     BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, ServeArgs,
 };
-use crate::fetch::{self, FetchError};
+use crate::fetch::{self, FailureSpool, FetchError};
 use crate::report::{self, Progress};
 use crate::serve;
 
@@ -137,10 +137,15 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let har_out = har_path.as_deref().map(Output::create).transpose()?;
     let run_start = std::time::SystemTime::now();
     let mut har_entries = Vec::new();
+    // Failures are kept for --json only, on disk: memory stays flat however many fail.
+    let mut spool = json.then(FailureSpool::new);
     let summary = fetch::fetch(config, &cancel, |record| {
         progress.observe(record);
         if har_path.is_some() {
             har_entries.extend(report::HarEntry::from_record(record, run_start));
+        }
+        if let Some(spool) = spool.as_mut() {
+            spool.add(record);
         }
     })
     .await?;
@@ -148,8 +153,12 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     if let Some(out) = har_out {
         write_json(out, &report::har(&har_entries))?;
     }
-    if json {
-        print(&format!("{:#}\n", report::summary_json(&summary, &out)));
+    if let Some(spool) = spool {
+        let (failures, error) = spool.read();
+        if let Some(error) = error {
+            eprintln!("gather: some failures could not be kept for --json: {error}");
+        }
+        print_with(|stdout| report::write_summary_json(stdout, &summary, &out, failures));
     } else {
         print(&report::summary_text(&summary, &out));
     }
@@ -433,10 +442,13 @@ async fn interrupt() {
 /// Writes results to stdout. A closed pipe (`gather ... | head`) is not an error, and no other
 /// write error changes how the command ended: it is reported on stderr.
 fn print(text: &str) {
-    let mut stdout = io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
+    print_with(|stdout| stdout.write_all(text.as_bytes()));
+}
+
+/// Writes results to stdout with `write`, buffered, as [`print`] does.
+fn print_with(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+    let mut stdout = io::BufWriter::new(io::stdout().lock());
+    if let Err(e) = write(&mut stdout).and_then(|()| stdout.flush())
         && e.kind() != io::ErrorKind::BrokenPipe
     {
         let _ = writeln!(

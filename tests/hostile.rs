@@ -444,33 +444,31 @@ struct Measured {
     peak_rss: u64,
 }
 
-/// Runs `command` to its end and measures its peak resident memory (wait4's rusage).
-// The child is reaped by wait4, which std does not know about.
-#[allow(clippy::zombie_processes)]
+/// Runs `command` (its program and arguments) to its end under GNU time, which reports its
+/// peak resident memory.
+///
+/// Not wait4's rusage of a child of the test: a child spawned by vfork shares the test
+/// process's memory until it execs, and its maximum RSS counts the test's.
 fn measure(command: &mut std::process::Command) -> Measured {
-    use std::io::Read;
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let output = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(command.get_program())
+        .args(command.get_args())
         .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut stdout = Vec::new();
-        pipe.read_to_end(&mut stdout).unwrap();
-        stdout
-    });
-    let pid = i32::try_from(child.id()).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 reaps our own child and fills both.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        .output()
+        .expect("/usr/bin/time runs (Debian's time package; scripts/test installs it)");
+    let kib: u64 = fs::read_to_string(report.path())
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .expect("time reports the peak RSS in KiB");
     Measured {
-        code,
-        stdout: reader.join().unwrap(),
-        // ru_maxrss is in KiB on Linux.
-        peak_rss: u64::try_from(usage.ru_maxrss).unwrap() * 1024,
+        code: output.status.code(),
+        stdout: output.stdout,
+        peak_rss: kib * 1024,
     }
 }
 
@@ -585,4 +583,55 @@ fn a_request_on_a_stale_keep_alive_connection_is_resent_at_once_and_not_retried(
     let resent = s["resent"].as_u64().unwrap();
     assert!(resent > 0, "stale connections were met: {s}");
     assert_eq!(requests.load(Ordering::SeqCst) as u64, 20 + resent, "{s}");
+}
+
+/// A fetch of a URL list of `count` lines that are not URLs (each a failed item, with no
+/// network I/O), with `--json`: its peak RSS and its stdout.
+fn failing_list_run(dir: &std::path::Path, count: usize) -> Measured {
+    use std::io::Write;
+    let list = dir.join(format!("bad-{count}.txt"));
+    let mut file = std::io::BufWriter::new(fs::File::create(&list).unwrap());
+    for n in 0..count {
+        writeln!(file, "not a url, line {n} of a list that fails whole").unwrap();
+    }
+    file.into_inner().unwrap();
+    let run = measure(
+        common::gather_std()
+            .args(["fetch", "-q", "--json", "--input"])
+            .arg(&list)
+            .arg("--out")
+            .arg(dir.join(format!("out-{count}"))),
+    );
+    assert_eq!(run.code, Some(1));
+    run
+}
+
+#[test]
+fn memory_stays_flat_in_the_number_of_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = failing_list_run(dir.path(), 1_000);
+    let large = failing_list_run(dir.path(), 100_000);
+    // Kept in memory, 100,000 failures took about 25 MB more than 1,000.
+    assert!(
+        large.peak_rss < small.peak_rss + (8 << 20),
+        "peak RSS {} MiB for 100,000 failures, {} MiB for 1,000",
+        large.peak_rss >> 20,
+        small.peak_rss >> 20
+    );
+    // Every failure is still listed with --json.
+    let s = summary(&small.stdout);
+    let failures = s["failures"].as_array().unwrap();
+    assert_eq!((s["failed"].as_u64(), failures.len()), (Some(1_000), 1_000));
+    let mut lines: Vec<u64> = failures.iter().map(|f| f["n"].as_u64().unwrap()).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, (1..=1_000).collect::<Vec<_>>());
+    assert!(
+        failures[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid URL")
+    );
+    let text = String::from_utf8_lossy(&large.stdout);
+    assert_eq!(text.matches("\"reason\": ").count(), 100_000);
+    assert!(text.ends_with("  ]\n}\n"), "whole JSON");
 }

@@ -15,7 +15,7 @@ pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use item::{DEFAULT_MAX_RATIO, Fetcher, ItemError, ItemPolicy, RATIO_FREE, Validate};
 pub use limits::descriptor_cap;
 pub use retry::RetryPolicy;
-pub use summary::{Failure, Summary};
+pub use summary::{Failure, FailureSpool, Summary};
 
 use std::path::PathBuf;
 
@@ -131,7 +131,7 @@ pub async fn fetch(
     let end = workers
         .run(entries, &out, cancel, |record| {
             observe(&record);
-            summary.add(record);
+            summary.add(&record);
         })
         .await;
     summary.finish(end);

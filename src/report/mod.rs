@@ -16,7 +16,7 @@ pub use har::{HarEntry, har};
 pub use html::html_report;
 pub use lab::{human_memory, lab_json, lab_table};
 pub use progress::Progress;
-pub use summary::{summary_json, summary_text};
+pub use summary::{summary_text, write_summary_json};
 pub use trace::chrome_trace;
 
 use std::time::Duration;
@@ -68,14 +68,25 @@ mod snapshots {
             wall: Duration::from_millis(wall_ms),
             latency_sum: Duration::from_millis(100 * (ok + 1)),
             interrupted: false,
-            failures: vec![Failure {
-                n: 200,
-                url: "http://127.0.0.1:8080/200/info.0.json".to_owned(),
-                status: Some(404),
-                attempts: 1,
-                reason: "HTTP 404 Not Found".to_owned(),
-            }],
         }
+    }
+
+    /// The summary's one failure.
+    fn failure() -> Failure {
+        Failure {
+            n: 200,
+            url: "http://127.0.0.1:8080/200/info.0.json".to_owned(),
+            status: Some(404),
+            attempts: 1,
+            reason: "HTTP 404 Not Found".to_owned(),
+        }
+    }
+
+    /// The JSON summary as written, with `failures`.
+    fn summary_json(failures: Vec<Failure>) -> String {
+        let mut out = Vec::new();
+        write_summary_json(&mut out, &summary(199, 150), Path::new("comics"), failures).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -85,7 +96,13 @@ mod snapshots {
 
     #[test]
     fn fetch_summary_json() {
-        insta::assert_json_snapshot!(summary_json(&summary(199, 150), Path::new("comics")));
+        let text = summary_json(vec![failure(), Failure { n: 7, ..failure() }]);
+        insta::assert_snapshot!(text);
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["failures"][1]["n"], 7);
+        let none: serde_json::Value = serde_json::from_str(&summary_json(Vec::new())).unwrap();
+        assert_eq!(none["failures"], serde_json::json!([]));
+        assert_eq!(none["failed"], 1);
     }
 
     #[test]
@@ -95,7 +112,6 @@ mod snapshots {
             concurrency,
             summary: Summary {
                 failed: 0,
-                failures: Vec::new(),
                 ..summary(200, wall_ms)
             },
             ideal: Some(Duration::from_millis(ideal_ms)),

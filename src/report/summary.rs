@@ -1,12 +1,13 @@
 //! The fetch summary: a few lines for people, or one JSON object for scripts.
 
+use std::io::{self, Write};
 use std::path::Path;
 
 use indicatif::HumanBytes;
 use serde_json::{Value, json};
 
 use super::human_duration;
-use crate::fetch::Summary;
+use crate::fetch::{Failure, Summary};
 
 /// The summary for people.
 pub fn summary_text(summary: &Summary, out: &Path) -> String {
@@ -54,8 +55,35 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
     text
 }
 
-/// The summary for scripts, failures included.
-pub fn summary_json(summary: &Summary, out: &Path) -> Value {
+/// The summary for scripts: its totals, then every failure as `failures`, written to `out` one
+/// at a time as `failures` yields them, so that a million failures never sit in memory.
+pub fn write_summary_json(
+    out: &mut dyn Write,
+    summary: &Summary,
+    dir: &Path,
+    failures: impl IntoIterator<Item = Failure>,
+) -> io::Result<()> {
+    let totals = format!("{:#}", summary_totals(summary, dir));
+    // The totals' object, open for one more member: `failures`, last.
+    let open = totals.strip_suffix('}').unwrap_or(&totals).trim_end();
+    write!(out, "{open},\n  \"failures\": [")?;
+    let mut first = true;
+    for failure in failures {
+        let text = serde_json::to_string_pretty(&failure).map_err(io::Error::from)?;
+        out.write_all(if first { b"\n" } else { b",\n" })?;
+        first = false;
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            write!(out, "    {line}")?;
+        }
+    }
+    out.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })
+}
+
+/// The summary's totals, for scripts.
+fn summary_totals(summary: &Summary, out: &Path) -> Value {
     json!({
         "ok": summary.ok,
         "failed": summary.failed,
@@ -72,6 +100,5 @@ pub fn summary_json(summary: &Summary, out: &Path) -> Value {
         "latency_sum_secs": summary.latency_sum.as_secs_f64(),
         "requests_per_sec": summary.requests_per_sec(),
         "effective_concurrency": summary.effective_concurrency(),
-        "failures": summary.failures,
     })
 }
