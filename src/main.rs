@@ -65,8 +65,13 @@ fn init_tracing(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!("{level},rustls_platform_verifier=off,rustls=error"))
     });
+    // Colours only for a person at a terminal, and never under NO_COLOR (no-color.org: set and
+    // not empty): log lines piped or saved to a file stay plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .without_time()
         .init();

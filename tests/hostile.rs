@@ -635,3 +635,25 @@ fn memory_stays_flat_in_the_number_of_failures() {
     assert_eq!(text.matches("\"reason\": ").count(), 100_000);
     assert!(text.ends_with("  ]\n}\n"), "whole JSON");
 }
+
+#[test]
+fn log_lines_carry_no_colour_into_a_pipe() {
+    let server = TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args([
+            "-vv",
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-2",
+            "-q",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(stderr.contains("DEBUG"), "-vv logs: {stderr}");
+    assert!(!stderr.contains('\x1b'), "no escape sequence: {stderr:?}");
+}
