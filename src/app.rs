@@ -124,6 +124,7 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet, har_path) = (args.json, args.quiet, args.har.clone());
     let mut config = args.into_config()?;
+    config.policy.exchanges = har_path.is_some();
     if let Some(cap) = fetch::descriptor_cap(config.concurrency, config.threads) {
         eprintln!(
             "gather: the open-file limit (ulimit -n) allows {cap} downloads at once; running {cap} instead of {}",

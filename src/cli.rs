@@ -689,7 +689,6 @@ impl FetchArgs {
                     .flatten(),
                 read_timeout: limit("--read-timeout", &self.read_timeout)?,
                 connect_timeout: limit("--connect-timeout", &self.connect_timeout)?,
-                max_redirects: self.max_redirects,
                 ca_certs_pem: self
                     .cacert
                     .map(|path| {
@@ -716,6 +715,8 @@ impl FetchArgs {
                     ValidateArg::Json => Validate::Json,
                 }),
                 max_ratio: (self.max_ratio > 0).then_some(self.max_ratio),
+                max_redirects: self.max_redirects,
+                exchanges: false,
             },
         })
     }

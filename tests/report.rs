@@ -23,6 +23,126 @@ fn json_file(path: &Path) -> Value {
 }
 
 #[test]
+fn har_entries_are_each_request_with_its_headers_version_and_type() {
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let flaky = std::sync::Arc::new(AtomicUsize::new(0));
+    let url = common::spawn_app(
+        axum::Router::new()
+            .route("/hop", get(|| async { Redirect::temporary("/json") }))
+            .route(
+                "/json",
+                get(|| async {
+                    let headers = [
+                        ("content-type", "application/json"),
+                        ("set-cookie", "sid=s3cret"),
+                    ];
+                    (headers, "{}")
+                }),
+            )
+            .route(
+                "/flaky",
+                get(move || async move {
+                    match flaky.fetch_add(1, Ordering::SeqCst) {
+                        0 => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        _ => "ok".into_response(),
+                    }
+                }),
+            ),
+    );
+    let with_password = url.replace("http://", "http://user:s3cret@");
+    let dir = tempfile::tempdir().unwrap();
+    let har_path = dir.path().join("fetch.har");
+    gather()
+        .args([
+            "fetch",
+            &format!("{with_password}/{{page}}"),
+            "--values",
+            "hop,flaky",
+        ])
+        .args(["--retry-delay", "1ms", "-q", "--har"])
+        .arg(&har_path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&har_path).unwrap();
+    // Neither the password nor the basic-auth header made of it ("user:s3cret").
+    assert!(
+        !text.contains("s3cret") && !text.contains("dXNlcjpzM2NyZXQ="),
+        "{text}"
+    );
+    let har: Value = serde_json::from_str(&text).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let seen: Vec<(String, u64)> = entries
+        .iter()
+        .map(|e| {
+            let url = e["request"]["url"].as_str().unwrap();
+            let path = url.rsplit('/').next().unwrap().to_owned();
+            (path, e["response"]["status"].as_u64().unwrap())
+        })
+        .collect();
+    // The redirect hop and its target; the failed try and its retry.
+    for request in [("hop", 307), ("json", 200), ("flaky", 503), ("flaky", 200)] {
+        assert!(
+            seen.contains(&(request.0.to_owned(), request.1)),
+            "{seen:?}"
+        );
+    }
+    assert_eq!(entries.len(), 4, "{seen:?}");
+    let header = |entry: &Value, side: &str, name: &str| -> Option<String> {
+        entry[side]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|h| h["value"].as_str().unwrap().to_owned())
+    };
+    for entry in entries {
+        assert_eq!(entry["response"]["httpVersion"], "HTTP/1.1", "{entry}");
+        assert_eq!(
+            header(entry, "request", "authorization").as_deref(),
+            Some("Basic ***")
+        );
+        let agent = header(entry, "request", "user-agent").unwrap();
+        assert!(agent.starts_with("gather/"), "{agent}");
+    }
+    let hop = entries
+        .iter()
+        .find(|e| e["response"]["status"] == 307)
+        .unwrap();
+    let target = hop["response"]["redirectURL"].as_str().unwrap();
+    assert!(
+        target.ends_with("/json") && target.contains("user:***@"),
+        "{hop}"
+    );
+    let json = entries
+        .iter()
+        .find(|e| e["request"]["url"].as_str().unwrap().ends_with("/json"))
+        .unwrap();
+    assert_eq!(json["response"]["content"]["mimeType"], "application/json");
+    assert_eq!(
+        header(json, "response", "set-cookie").as_deref(),
+        Some("***")
+    );
+    let retried = entries
+        .iter()
+        .find(|e| e["response"]["status"] == 503)
+        .unwrap();
+    assert!(
+        retried["comment"].as_str().unwrap().contains("503"),
+        "{retried}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["timings"]["connect"].as_f64().unwrap() >= 0.0),
+        "the request that opened a connection says how long that took"
+    );
+}
+
+#[test]
 fn fetch_writes_a_har_log_with_one_entry_per_request() {
     let server = TestServer::start(&["--latency", "20ms"]);
     let dir = tempfile::tempdir().unwrap();
@@ -54,9 +174,13 @@ fn fetch_writes_a_har_log_with_one_entry_per_request() {
         // Held behind the request in flight, but not more than all the others took.
         assert!(wait < 200.0, "only the server's wait is wait: {entry}");
         assert!(blocked >= 0.0 && receive >= 0.0, "{entry}");
-        assert!(timings["send"] == 0 && timings["connect"] == -1);
+        assert!(timings["send"] == 0 && timings["dns"] == -1);
+        // Known for the request that opened a connection; -1 on a reused one.
+        let connect = timings["connect"].as_f64().unwrap();
+        assert!(connect == -1.0 || connect >= 0.0, "{entry}");
         let time = entry["time"].as_f64().unwrap();
-        assert!((time - blocked - wait - receive).abs() < 1e-9, "{entry}");
+        let parts = blocked + connect.max(0.0) + wait + receive;
+        assert!((time - parts).abs() < 1e-9, "{entry}");
         most_blocked = most_blocked.max(blocked);
         assert_eq!(entry["request"]["method"], "GET");
     }

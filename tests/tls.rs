@@ -132,6 +132,42 @@ fn cacert_trusts_the_server_and_http2_is_used_when_offered() {
 }
 
 #[test]
+fn the_har_log_gives_the_http_version_each_request_used() {
+    for (alpn, version) in [
+        (&[&b"h2"[..], b"http/1.1"][..], "HTTP/2.0"),
+        (&[&b"http/1.1"[..]][..], "HTTP/1.1"),
+    ] {
+        let (url, pem) = spawn_tls_server(alpn);
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        let har = dir.path().join("fetch.har");
+        let out = dir.path().join("out");
+        fetch(
+            &url,
+            &out,
+            &[
+                "--cacert".as_ref(),
+                ca.as_os_str(),
+                "--har".as_ref(),
+                har.as_os_str(),
+            ],
+        )
+        .success();
+        let log: serde_json::Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+        let entries = log["log"]["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 3);
+        for entry in entries {
+            assert_eq!(entry["response"]["httpVersion"], version, "{entry}");
+            assert_eq!(
+                entry["response"]["content"]["mimeType"],
+                "text/plain; charset=utf-8"
+            );
+        }
+    }
+}
+
+#[test]
 fn http1_is_used_when_the_server_offers_only_http1() {
     let (url, pem) = spawn_tls_server(&[b"http/1.1"]);
     assert_eq!(fetch_trusting(&url, &pem), vec!["HTTP/1.1"; 3]);

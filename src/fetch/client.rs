@@ -26,8 +26,6 @@ pub struct ClientConfig {
     pub read_timeout: Option<Duration>,
     /// Connect timeout, if any.
     pub connect_timeout: Option<Duration>,
-    /// Redirects followed before giving up.
-    pub max_redirects: usize,
     /// PEM certificates to trust instead of the system's roots (`--cacert`), if any.
     pub ca_certs_pem: Option<Vec<u8>>,
     /// Idle connections kept per host. `fetch` sizes it to the concurrency, so each slot
@@ -41,7 +39,6 @@ impl Default for ClientConfig {
             max_time: None,
             read_timeout: Some(Duration::from_secs(30)),
             connect_timeout: Some(Duration::from_secs(10)),
-            max_redirects: 10,
             ca_certs_pem: None,
             pool_per_host: 64,
         }
@@ -206,16 +203,20 @@ pub enum ClientError {
     Build(#[from] reqwest::Error),
 }
 
-/// Builds one client with TLS settings of its own; see `build_with` for clients that share
-/// them.
+/// Builds one client with TLS settings of its own, which follows up to 10 redirects and
+/// decodes gzip/brotli/zstd/deflate bodies itself (reqwest's way, without the fetcher's
+/// checks).
 pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
-    Ok(build_with(config, &Tls::new(config)?, &Arc::default())?)
+    let client = builder(config, &Tls::new(config)?)
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .build()?;
+    Ok(client)
 }
 
-/// Builds a client on `tls`: redirects up to the limit, gzip/brotli/zstd/deflate asked for
-/// (and decoded by the fetcher),
-/// proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive pool
-/// whose reused connections `reused` tells from new ones.
+/// Builds a fetch worker's client on `tls`: gzip/brotli/zstd/deflate asked for (and decoded
+/// by the fetcher), redirects left to the fetcher too (`Fetcher` follows them, one exchange
+/// each), proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive
+/// pool whose reused connections `reused` tells from new ones.
 pub(super) fn build_with(
     config: &ClientConfig,
     tls: &Tls,
@@ -226,16 +227,22 @@ pub(super) fn build_with(
         reqwest::header::ACCEPT_ENCODING,
         super::body::ACCEPTED,
     )]);
-    let mut builder = reqwest::Client::builder()
-        .use_preconfigured_tls(tls.0.clone())
+    builder(config, tls)
         .no_gzip()
         .no_brotli()
         .no_zstd()
         .no_deflate()
         .default_headers(accept)
         .connector_layer(reused.layer())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// The settings both kinds of client share.
+fn builder(config: &ClientConfig, tls: &Tls) -> reqwest::ClientBuilder {
+    let mut builder = reqwest::Client::builder()
+        .use_preconfigured_tls(tls.0.clone())
         .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
         .pool_max_idle_per_host(config.pool_per_host)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true);
@@ -251,7 +258,7 @@ pub(super) fn build_with(
     if let Some(timeout) = config.connect_timeout {
         builder = builder.connect_timeout(timeout);
     }
-    builder.build()
+    builder
 }
 
 /// Whether `NO_PROXY` (or `no_proxy` when it is unset) has a `*` entry, which bypasses every

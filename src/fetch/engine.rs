@@ -12,6 +12,7 @@ use futures::FutureExt;
 use futures::stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::exchange::Exchange;
 use super::item::{Fetcher, ItemError};
 use crate::input::Entry;
 use crate::redact;
@@ -81,6 +82,8 @@ pub struct Record {
     pub attempts: u32,
     /// When its phases happened.
     pub timing: Timing,
+    /// Each request it sent and what came back, when the policy keeps them (`--har`).
+    pub exchanges: Vec<Exchange>,
 }
 
 /// Receives each item's record as it finishes.
@@ -212,16 +215,26 @@ async fn fetch_entry(
                 outcome: Outcome::Failed(ItemError::Rejected(rejected.reason)),
                 attempts: 0,
                 timing: Timing::at(t0.elapsed()),
+                exchanges: Vec::new(),
             };
         }
     };
     let name = out.file_name(&item);
     let mut timing = Timing::at(t0.elapsed());
+    let mut exchanges = Vec::new();
     let (outcome, attempts) = if out.should_skip(&name) {
         (Outcome::Skipped, 0)
     } else {
         fetcher
-            .fetch(&item.url, out, &name, t0, &mut timing, cancel)
+            .fetch(
+                &item.url,
+                out,
+                &name,
+                t0,
+                &mut timing,
+                cancel,
+                &mut exchanges,
+            )
             .await
     };
     timing.end = t0.elapsed();
@@ -232,5 +245,6 @@ async fn fetch_entry(
         outcome,
         attempts,
         timing,
+        exchanges,
     }
 }

@@ -6,12 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::borrow::Cow;
+
 use reqwest::StatusCode;
+use reqwest::header::{
+    ACCEPT, ACCEPT_ENCODING, HOST, HeaderMap, HeaderValue, LOCATION, USER_AGENT,
+};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::body::Body;
 use super::engine::{Outcome, Timing};
+use super::exchange::Exchange;
 use super::limits::Limits;
 use super::retry::{self, RetryPolicy};
 use super::stale::{MAX_STALE_RESENDS, Reused};
@@ -58,6 +64,9 @@ pub enum ItemError {
         /// Bytes received by then.
         received: u64,
     },
+    /// A redirect could not be followed: too many, or to nowhere gather can go.
+    #[error("redirect {0}")]
+    Redirect(String),
     /// The body could not be decoded by its Content-Encoding.
     #[error("cannot decode the {coding} body: {reason}")]
     Decode {
@@ -118,6 +127,7 @@ impl ItemError {
             | ItemError::Tls(_)
             | ItemError::TooLarge { .. }
             | ItemError::Bomb { .. }
+            | ItemError::Redirect(_)
             | ItemError::Decode { .. }
             | ItemError::Invalid { .. } => false,
         }
@@ -250,6 +260,10 @@ pub struct ItemPolicy {
     /// Most decoded bytes per encoded byte received, past [`RATIO_FREE`]; `None` for no
     /// limit.
     pub max_ratio: Option<u64>,
+    /// Redirects followed before an item fails.
+    pub max_redirects: usize,
+    /// Whether each request's [`Exchange`] is kept (for `--har`).
+    pub exchanges: bool,
 }
 
 impl Default for ItemPolicy {
@@ -261,6 +275,8 @@ impl Default for ItemPolicy {
             max_size: None,
             validate: None,
             max_ratio: Some(DEFAULT_MAX_RATIO),
+            max_redirects: 10,
+            exchanges: false,
         }
     }
 }
@@ -320,7 +336,9 @@ impl Fetcher {
     }
 
     /// Fetches `url` and saves it as `name`, retrying transient failures; returns how it
-    /// ended and how many requests it took. Once `cancel` is cancelled no retry starts.
+    /// ended and how many requests it took. Once `cancel` is cancelled no retry starts. With
+    /// [`ItemPolicy::exchanges`], each request's [`Exchange`] is added to `exchanges`.
+    #[allow(clippy::too_many_arguments)] // one item's whole context, passed through
     pub async fn fetch(
         &self,
         url: &Url,
@@ -329,12 +347,13 @@ impl Fetcher {
         t0: Instant,
         timing: &mut Timing,
         cancel: &CancellationToken,
+        exchanges: &mut Vec<Exchange>,
     ) -> (Outcome, u32) {
         let mut backoff = self.policy.retry.backoff();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let error = match self.attempt(url, out, name, t0, timing).await {
+            let error = match self.attempt(url, out, name, t0, timing, exchanges).await {
                 Ok(Some((bytes, received))) => {
                     return (Outcome::Saved { bytes, received }, attempts);
                 }
@@ -360,8 +379,8 @@ impl Fetcher {
         }
     }
 
-    /// One request; the body's bytes saved and received. `Ok(None)`: the file appeared under
-    /// `name` meanwhile and was kept.
+    /// One attempt: a request, and one per redirect; the body's bytes saved and received.
+    /// `Ok(None)`: the file appeared under `name` meanwhile and was kept.
     async fn attempt(
         &self,
         url: &Url,
@@ -369,38 +388,114 @@ impl Fetcher {
         name: &str,
         t0: Instant,
         timing: &mut Timing,
+        exchanges: &mut Vec<Exchange>,
     ) -> Result<Option<(u64, u64)>, ItemError> {
         let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut resends = 0;
-        let mut response = loop {
-            match self.client.get(url.clone()).send().await {
-                Ok(response) => break response,
-                Err(error) if resends < MAX_STALE_RESENDS && self.reused.is_stale(&error) => {
-                    resends += 1;
-                    self.resent.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        url = %crate::redact::url(url.as_str()),
-                        "resending on a new connection: {error}"
-                    );
-                }
-                Err(error) => return Err(error.into()),
+        let mut url = Cow::Borrowed(url);
+        let mut redirects = 0;
+        let response = loop {
+            let mut response = self.send(&url, t0, exchanges).await?;
+            let Some(next) = redirect(&response, &url) else {
+                break response;
+            };
+            drain(&mut response).await;
+            let next = next?;
+            if let Some(hop) = self.kept(exchanges) {
+                hop.redirect_url = Some(crate::redact::url(next.as_str()).into_owned());
+                hop.end(t0.elapsed(), None);
             }
+            redirects += 1;
+            if redirects > self.policy.max_redirects {
+                let limit = self.policy.max_redirects;
+                return Err(ItemError::Redirect(format!(
+                    "more than --max-redirects {limit}"
+                )));
+            }
+            url = Cow::Owned(next);
         };
-        self.reused.answered(&response);
         timing.response = t0.elapsed();
+        let result = self.receive(response, out, name, t0, timing).await;
+        if let Some(last) = self.kept(exchanges) {
+            if let Ok(Some((size, received))) = &result {
+                (last.size, last.received) = (*size, *received);
+            }
+            last.end(t0.elapsed(), result.as_ref().err().map(ToString::to_string));
+        }
+        result
+    }
+
+    /// The exchange being written, when exchanges are kept.
+    fn kept<'a>(&self, exchanges: &'a mut [Exchange]) -> Option<&'a mut Exchange> {
+        if self.policy.exchanges {
+            exchanges.last_mut()
+        } else {
+            None
+        }
+    }
+
+    /// Sends a GET for `url` and waits for the response's head. A request that fails with no
+    /// response because its reused keep-alive connection was closed is sent again at once (see
+    /// `stale.rs`).
+    async fn send(
+        &self,
+        url: &Url,
+        t0: Instant,
+        exchanges: &mut Vec<Exchange>,
+    ) -> Result<reqwest::Response, ItemError> {
+        let mut resends = 0;
+        loop {
+            let request = self.client.get(url.clone()).build()?;
+            if self.policy.exchanges {
+                exchanges.push(Exchange::sent(url, t0.elapsed(), &sent_headers(&request)));
+            }
+            let error = match self.client.execute(request).await {
+                Ok(response) => {
+                    let connect = self.reused.answered(&response);
+                    if let Some(exchange) = self.kept(exchanges) {
+                        exchange.answered(&response, t0.elapsed(), connect);
+                    }
+                    return Ok(response);
+                }
+                Err(error) => error,
+            };
+            let stale = resends < MAX_STALE_RESENDS && self.reused.is_stale(&error);
+            let error = ItemError::from(error);
+            if let Some(exchange) = self.kept(exchanges) {
+                let resent = if stale {
+                    " (sent again on a new connection)"
+                } else {
+                    ""
+                };
+                exchange.end(t0.elapsed(), Some(format!("{error}{resent}")));
+            }
+            if !stale {
+                return Err(error);
+            }
+            resends += 1;
+            self.resent.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                url = %crate::redact::url(url.as_str()),
+                "resending on a new connection: {error}"
+            );
+        }
+    }
+
+    /// Reads the body of `response` into a file saved as `name`, after every check passed;
+    /// returns its bytes saved and received.
+    async fn receive(
+        &self,
+        mut response: reqwest::Response,
+        out: &OutputDir,
+        name: &str,
+        t0: Instant,
+        timing: &mut Timing,
+    ) -> Result<Option<(u64, u64)>, ItemError> {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry::retry_after(response.headers());
-            // Read a short error body to its end, so the connection goes back to the pool.
-            let mut drained = 0;
-            while drained < ERROR_BODY_DRAIN {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => drained += chunk.len(),
-                    _ => break,
-                }
-            }
+            drain(&mut response).await;
             return Err(ItemError::Status {
                 status,
                 retry_after,
@@ -454,4 +549,71 @@ impl Fetcher {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Reads a short body (an error page, a redirect's) to its end, so that its connection goes
+/// back to the pool.
+async fn drain(response: &mut reqwest::Response) {
+    let mut drained = 0;
+    while drained < ERROR_BODY_DRAIN {
+        match response.chunk().await {
+            Ok(Some(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+}
+
+/// Where `response` redirects to, if it is a redirect with a `Location`: resolved against
+/// `from`, and keeping `from`'s credentials while it stays on the same origin (as reqwest
+/// did: a password never follows a redirect to another host).
+fn redirect(response: &reqwest::Response, from: &Url) -> Option<Result<Url, ItemError>> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?;
+    let bad = |reason: String| Some(Err(ItemError::Redirect(reason)));
+    let Ok(location) = location.to_str() else {
+        return bad("a Location that is not text".to_owned());
+    };
+    let mut next = match from.join(location) {
+        Ok(next) => next,
+        Err(e) => return bad(format!("a Location that is not a URL: {e}")),
+    };
+    if !matches!(next.scheme(), "http" | "https") {
+        return bad(format!("to unsupported scheme `{}`", next.scheme()));
+    }
+    if next.username().is_empty()
+        && next.password().is_none()
+        && next.origin() == from.origin()
+        && (!from.username().is_empty() || from.password().is_some())
+    {
+        // Only fails for URLs that cannot have credentials, which http(s) URLs can.
+        let _ = next.set_username(from.username());
+        let _ = next.set_password(from.password());
+    }
+    Some(Ok(next))
+}
+
+/// The headers `request` goes out with: its own, and the client's defaults as reqwest adds
+/// them (`client::build_with`), with `Host` first, as on the wire.
+fn sent_headers(request: &reqwest::Request) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let url = request.url();
+    let host = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => String::new(),
+    };
+    if let Ok(host) = HeaderValue::from_str(&host) {
+        headers.insert(HOST, host);
+    }
+    headers.extend(request.headers().clone());
+    for (name, value) in [
+        (USER_AGENT, HeaderValue::from_static(super::USER_AGENT)),
+        (ACCEPT, HeaderValue::from_static("*/*")),
+        (ACCEPT_ENCODING, super::body::ACCEPTED),
+    ] {
+        headers.entry(name).or_insert(value);
+    }
+    headers
 }

@@ -3,6 +3,7 @@
 mod body;
 mod client;
 mod engine;
+mod exchange;
 mod item;
 mod limits;
 mod retry;
@@ -12,6 +13,7 @@ mod workers;
 
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
+pub use exchange::Exchange;
 pub use item::{DEFAULT_MAX_RATIO, Fetcher, ItemError, ItemPolicy, RATIO_FREE, Validate};
 pub use limits::descriptor_cap;
 pub use retry::RetryPolicy;

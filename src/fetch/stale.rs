@@ -5,16 +5,17 @@
 //! a new connection, and so does gather, for its GETs, without counting a retry.
 //!
 //! hyper retries only requests that never left; for the rest, nothing says whether the
-//! connection was new or reused. [`Reused`] keeps that: the local address of each connection
-//! that has carried a response, forgotten when a new connection takes the same address. A
-//! failure without a response on a connection it knows was on a reused one.
+//! connection was new or reused. [`Reused`] keeps that: each connection by its local address,
+//! from its connector (which also times the connect, for `--har`) to its first response. A
+//! failure without a response on a connection that had answered before was on a reused one.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpInfo};
 
@@ -22,23 +23,37 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpInfo};
 /// connection is dropped from the pool as it fails, so the next try takes another or dials.
 pub(super) const MAX_STALE_RESENDS: u32 = 8;
 
-/// The connections of one client that have carried a response, by local address.
+/// The connections of one client, by local address: whether each has carried a response, and
+/// how long it took to open.
 #[derive(Debug, Default)]
-pub(super) struct Reused(Mutex<HashSet<SocketAddr>>);
+pub(super) struct Reused(Mutex<HashMap<SocketAddr, Opened>>);
+
+/// What is known of one connection.
+#[derive(Debug, Default)]
+struct Opened {
+    /// A response came on it.
+    answered: bool,
+    /// How long its connector took, until its first response takes it.
+    connect: Option<Duration>,
+}
 
 impl Reused {
-    /// A connector layer that forgets each new connection's local address, which an old,
-    /// closed connection may have had.
-    pub(super) fn layer(self: &Arc<Self>) -> ForgetNew {
-        ForgetNew(Arc::clone(self))
+    /// A connector layer that notes each new connection (a closed one may have had its local
+    /// address) and how long it took to open.
+    pub(super) fn layer(self: &Arc<Self>) -> NoteNew {
+        NoteNew(Arc::clone(self))
     }
 
     /// Notes that `response` came on its connection: a request failing there later is on a
-    /// reused connection.
-    pub(super) fn answered(&self, response: &reqwest::Response) {
-        if let Some(info) = response.extensions().get::<HttpInfo>() {
-            self.set().insert(info.local_addr());
-        }
+    /// reused connection. Returns how long the connection took to open when this is its first
+    /// response: the request that opened it, in effect.
+    pub(super) fn answered(&self, response: &reqwest::Response) -> Option<Duration> {
+        let info = response.extensions().get::<HttpInfo>()?;
+        let mut connections = self.connections();
+        let opened = connections.entry(info.local_addr()).or_default();
+        let first = !opened.answered;
+        opened.answered = true;
+        first.then(|| opened.connect.take()).flatten()
     }
 
     /// Whether `error` is a request that got no response because its connection, a reused
@@ -72,10 +87,11 @@ impl Reused {
         closed
             && connected
                 .and_then(local_addr)
-                .is_some_and(|addr| self.set().remove(&addr))
+                .and_then(|addr| self.connections().remove(&addr))
+                .is_some_and(|opened| opened.answered)
     }
 
-    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Opened>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -89,27 +105,27 @@ fn local_addr(connected: &Connected) -> Option<SocketAddr> {
 
 /// The connector layer of [`Reused::layer`].
 #[derive(Debug, Clone)]
-pub(super) struct ForgetNew(Arc<Reused>);
+pub(super) struct NoteNew(Arc<Reused>);
 
-impl<S> tower::Layer<S> for ForgetNew {
-    type Service = ForgetNewService<S>;
+impl<S> tower::Layer<S> for NoteNew {
+    type Service = NoteNewService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ForgetNewService {
+        NoteNewService {
             inner,
             reused: Arc::clone(&self.0),
         }
     }
 }
 
-/// A connector that forgets the local address of each connection it makes.
+/// A connector that notes each connection it makes, by local address.
 #[derive(Debug, Clone)]
-pub(super) struct ForgetNewService<S> {
+pub(super) struct NoteNewService<S> {
     inner: S,
     reused: Arc<Reused>,
 }
 
-impl<S, R> tower::Service<R> for ForgetNewService<S>
+impl<S, R> tower::Service<R> for NoteNewService<S>
 where
     S: tower::Service<R>,
     S::Response: Connection,
@@ -127,9 +143,14 @@ where
         let connecting = self.inner.call(request);
         let reused = Arc::clone(&self.reused);
         Box::pin(async move {
+            let start = Instant::now();
             let connection = connecting.await?;
             if let Some(addr) = local_addr(&connection.connected()) {
-                reused.set().remove(&addr);
+                let opened = Opened {
+                    answered: false,
+                    connect: Some(start.elapsed()),
+                };
+                reused.connections().insert(addr, opened);
             }
             Ok(connection)
         })

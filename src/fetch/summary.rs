@@ -205,6 +205,7 @@ mod tests {
             outcome: Outcome::Failed(ItemError::Rejected(format!("not a URL: {n}"))),
             attempts: 0,
             timing: Timing::default(),
+            exchanges: Vec::new(),
         }
     }
 
