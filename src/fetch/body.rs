@@ -32,23 +32,26 @@ const READ_SIZE: usize = 64 * 1024;
 /// A body being read: as it came, or through its decoder.
 pub(super) struct Body {
     inner: Inner,
-    /// Bytes received from the server (encoded), so far.
-    received: Arc<AtomicU64>,
 }
 
 enum Inner {
-    Plain(reqwest::Response),
+    Plain {
+        response: reqwest::Response,
+        /// Bytes received so far.
+        received: u64,
+    },
     Decoded {
         coding: &'static str,
         reader: Pin<Box<dyn AsyncRead + Send>>,
         buffer: BytesMut,
+        /// Bytes received so far (encoded), counted as the decoder reads them.
+        received: Arc<AtomicU64>,
     },
 }
 
 impl Body {
     /// The body of `response`, decoded if its `Content-Encoding` is one gather asked for.
     pub(super) fn new(response: reqwest::Response) -> Self {
-        let received = Arc::new(AtomicU64::new(0));
         let coding = response
             .headers()
             .get(CONTENT_ENCODING)
@@ -61,11 +64,14 @@ impl Body {
             Some("zstd") => "zstd",
             _ => {
                 return Self {
-                    inner: Inner::Plain(response),
-                    received,
+                    inner: Inner::Plain {
+                        response,
+                        received: 0,
+                    },
                 };
             }
         };
+        let received = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&received);
         let stream = response
             .bytes_stream()
@@ -79,8 +85,8 @@ impl Body {
                 coding,
                 reader: decoder(coding, input),
                 buffer: BytesMut::new(),
+                received,
             },
-            received,
         }
     }
 
@@ -92,11 +98,10 @@ impl Body {
     /// The next part of the (decoded) body; `None` at its end.
     pub(super) async fn chunk(&mut self) -> Result<Option<Bytes>, ItemError> {
         match &mut self.inner {
-            Inner::Plain(response) => {
+            Inner::Plain { response, received } => {
                 let chunk = response.chunk().await?;
                 if let Some(chunk) = &chunk {
-                    self.received
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    *received += chunk.len() as u64;
                 }
                 Ok(chunk)
             }
@@ -104,6 +109,7 @@ impl Body {
                 coding,
                 reader,
                 buffer,
+                ..
             } => {
                 buffer.reserve(READ_SIZE);
                 match reader.read_buf(buffer).await {
@@ -117,7 +123,10 @@ impl Body {
 
     /// Bytes received from the server so far: the encoded size.
     pub(super) fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
+        match &self.inner {
+            Inner::Plain { received, .. } => *received,
+            Inner::Decoded { received, .. } => received.load(Ordering::Relaxed),
+        }
     }
 }
 
