@@ -17,6 +17,10 @@ pub const MASK: &str = "***";
 /// is what lies between `://` and the last `@` before the authority ends (`/`, `\`, `?` or `#`),
 /// as URL parsers read it.
 pub fn url(url: &str) -> Cow<'_, str> {
+    // Most URLs have no `@` at all: one memchr tells.
+    if !url.contains('@') {
+        return Cow::Borrowed(url);
+    }
     let Some(scheme_end) = url.find("://") else {
         return Cow::Borrowed(url);
     };

@@ -216,26 +216,30 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
 /// Builds a fetch worker's client on `tls`: gzip/brotli/zstd/deflate asked for (and decoded
 /// by the fetcher), redirects left to the fetcher too (`Fetcher` follows them, one exchange
 /// each), proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive
-/// pool whose reused connections `reused` tells from new ones.
+/// pool whose reused connections `reused` tells from new ones; with `time_connects` (for
+/// `--har`) it also notes each new connection and times its opening.
 pub(super) fn build_with(
     config: &ClientConfig,
     tls: &Tls,
     reused: &Arc<Reused>,
+    time_connects: bool,
 ) -> Result<reqwest::Client, reqwest::Error> {
     // Bodies are decoded by `body::Body`, which counts both sides and caps zstd's window.
     let accept = reqwest::header::HeaderMap::from_iter([(
         reqwest::header::ACCEPT_ENCODING,
         super::body::ACCEPTED,
     )]);
-    builder(config, tls)
+    let mut builder = builder(config, tls)
         .no_gzip()
         .no_brotli()
         .no_zstd()
         .no_deflate()
         .default_headers(accept)
-        .connector_layer(reused.layer())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+        .redirect(reqwest::redirect::Policy::none());
+    if time_connects {
+        builder = builder.connector_layer(reused.layer());
+    }
+    builder.build()
 }
 
 /// The settings both kinds of client share.

@@ -207,7 +207,8 @@ impl Worker {
         };
         runtime.block_on(async move {
             let reused = Arc::default();
-            let client = match client::build_with(&self.client, &self.tls, &reused) {
+            let time_connects = self.policy.exchanges;
+            let client = match client::build_with(&self.client, &self.tls, &reused, time_connects) {
                 Ok(client) => client,
                 Err(error) => {
                     let _ = ready.send(Err(ClientError::from(error).into()));
