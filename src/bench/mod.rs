@@ -4,6 +4,7 @@
 //! models × workloads matrix, and [`machine`] describes the computer the numbers come from.
 
 pub mod lab;
+pub mod lessons;
 pub mod machine;
 pub mod sleep;
 
