@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::bench::lab::{self, LabConfig, LabError, LabReport};
+use crate::bench::lessons::{self, LessonConfig, LessonError};
 use crate::bench::{self, BenchConfig, BenchError, BenchReport};
 use crate::cli::{
     BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, ServeArgs,
@@ -55,9 +56,12 @@ pub enum AppError {
     /// The lab could not run.
     #[error(transparent)]
     Lab(#[from] LabError),
-    /// A chart of the report could not be drawn.
+    /// The lessons' demos could not run.
     #[error(transparent)]
-    Chart(#[from] report::charts::ChartError),
+    Lessons(#[from] LessonError),
+    /// The deck could not be made.
+    #[error(transparent)]
+    Deck(#[from] report::html::DeckError),
     /// An output file (`--trace`, `--report`, `--har`) could not be written.
     #[error("cannot write {}", path.display())]
     Write {
@@ -191,11 +195,12 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
         None => {}
     }
-    let (json, trace, report_path, python) = (
+    let (json, trace, report_path, python, lesson_scale) = (
         args.json,
         args.trace.clone(),
         args.report.clone(),
         args.python,
+        args.lesson_scale,
     );
     let config = args.into_config()?;
     let trace_out = trace.as_deref().map(Output::create).transpose()?;
@@ -223,10 +228,10 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
                     exe: worker_exe()?,
                     ..LabConfig::default()
                 },
-                cancel,
+                cancel.clone(),
             )
             .await?;
-            write_report(out, &result, &lab)?
+            write_report(out, &result, &lab, lesson_scale, cancel).await?
         }
         Some(out) => not_written(&out),
         None => result.interrupted,
@@ -241,12 +246,17 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
 }
 
 async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
-    let (json, trace, report_path) = (args.json, args.trace.clone(), args.report.clone());
+    let (json, trace, report_path, lesson_scale) = (
+        args.json,
+        args.trace.clone(),
+        args.report.clone(),
+        args.lesson_scale,
+    );
     let config = args.into_config(worker_exe()?)?;
     let trace_out = trace.as_deref().map(Output::create).transpose()?;
     let report_out = report_path.as_deref().map(Output::create).transpose()?;
     let cancel = cancel_on_signal();
-    let (tasks, latency) = (config.tasks as u64, config.latency);
+    let latency = config.latency;
     let result = lab::run(config, cancel.clone()).await?;
     if json {
         print(&format!("{:#}\n", report::lab_json(&result)));
@@ -271,16 +281,16 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
             eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
             let bench = bench::run(
                 BenchConfig {
-                    count: tasks,
+                    count: REPORT_COMICS,
                     latency,
                     concurrency: None,
                     url: None,
                     timelines: true,
                 },
-                cancel,
+                cancel.clone(),
             )
             .await?;
-            write_report(out, &bench, &result)?
+            write_report(out, &bench, &result, lesson_scale, cancel).await?
         }
         Some(out) => not_written(&out),
         None => result.interrupted,
@@ -365,14 +375,60 @@ fn not_written(out: &Output) -> bool {
     true
 }
 
-/// Writes the report of both halves, or nothing if either was interrupted; returns whether
-/// one was.
-fn write_report(out: Output, bench: &BenchReport, lab: &LabReport) -> Result<bool, AppError> {
+/// The comics of the xkcd fetch that `bench lab --report` times: the seeds' 1 to 200.
+const REPORT_COMICS: u64 = 200;
+
+/// This process's command line, quoted for a POSIX shell where needed.
+fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+            if plain {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Times the lessons' demos, then writes the deck of everything, or nothing if any part was
+/// interrupted; returns whether one was.
+async fn write_report(
+    out: Output,
+    bench: &BenchReport,
+    lab: &LabReport,
+    lesson_scale: f64,
+    cancel: CancellationToken,
+) -> Result<bool, AppError> {
     if bench.interrupted || lab.interrupted {
         return Ok(not_written(&out));
     }
+    eprintln!("gather: timing the lessons' demos for the report ...");
+    let lessons = lessons::run(
+        LessonConfig {
+            scale: lesson_scale,
+            ..LessonConfig::default()
+        },
+        cancel,
+    )
+    .await?;
+    if lessons.interrupted {
+        return Ok(not_written(&out));
+    }
     let machine = bench::machine::Machine::detect(&lab.python);
-    let html = report::html_report(bench, lab, &machine)?;
+    let command = command_line();
+    let html = report::html_report(&report::html::DeckInput {
+        bench,
+        lab,
+        lessons: Some(&lessons),
+        machine: &machine,
+        command: &command,
+    })?;
     let path = out.path.clone();
     out.write(html.as_bytes())?;
     eprintln!("gather: wrote the report to {}", path.display());

@@ -80,7 +80,7 @@ Examples:
   gather bench                                  # 200 comics at 100ms: sequential vs concurrent
   gather bench --count 1000 --latency 20ms -c 100
   gather bench --url 'https://xkcd.com/{id}/info.0.json' --count 50
-  gather bench -n 50 --report report.html --python   # + the lab, as one HTML presentation
+  gather bench -n 50 --report report.html --python   # + the lab and the demos, as a deck of slides
   gather bench -n 50 --trace bench.json         # open in https://ui.perfetto.dev
 
 Without --url, bench starts the built-in server in-process on a free loopback port, so it
@@ -376,9 +376,15 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Also run the lab (default sizes) and write everything as one HTML presentation to FILE.
+    /// Also run the lab (default sizes) and the lessons' demos, and write everything as one
+    /// HTML deck of slides to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// With --report: the lessons' demos run with every wait times this (1: their real seconds).
+    #[arg(long, value_name = "FACTOR", default_value_t = crate::bench::lessons::DEFAULT_SCALE,
+          value_parser = lesson_scale, requires = "report")]
+    pub lesson_scale: f64,
 
     /// With --report: run the lab's Python side too (python3; aiohttp if installed).
     #[arg(long, requires = "report")]
@@ -406,7 +412,7 @@ Examples:
   gather bench lab --workloads cpu --primes 20000000 --parts 16
   gather bench lab -n 100 --sleep 50ms..150ms --latency 20ms --json
   gather bench lab --trace lab.json              # every task on its slot: ui.perfetto.dev
-  gather bench lab --python --report report.html # the presentation, with this run's charts
+  gather bench lab --python --report report.html # the deck of slides, with this run's numbers
 
 Models: sequential (one after another), async (tokio current_thread, like asyncio), async-mt
 (tokio's multi-threaded runtime), threads (a pool of OS threads, blocking calls), processes
@@ -478,10 +484,16 @@ pub struct LabArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Write an HTML presentation to FILE: the models, this run's charts and conclusions (it
-    /// also times the xkcd fetch, sequential vs concurrent, with --tasks and --latency).
+    /// Write an HTML deck of slides to FILE: the lessons' demos, the models, this run's charts
+    /// and conclusions (it also times the lessons' demos, and 200 xkcd-like comics fetched
+    /// sequentially and concurrently at --latency).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// With --report: the lessons' demos run with every wait times this (1: their real seconds).
+    #[arg(long, value_name = "FACTOR", default_value_t = crate::bench::lessons::DEFAULT_SCALE,
+          value_parser = lesson_scale, requires = "report")]
+    pub lesson_scale: f64,
 }
 
 /// A lab workload, as named on the command line.
@@ -601,6 +613,14 @@ pub enum ConfigError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// `--lesson-scale`: a factor above 0, at most 10.
+fn lesson_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 10.0 => Ok(f),
+        _ => Err(format!("{text:?} is not a factor above 0 and at most 10")),
+    }
 }
 
 fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {

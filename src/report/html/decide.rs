@@ -1,0 +1,492 @@
+//! What the numbers say, and what they do not: each measured time as a median with its spread,
+//! comparisons that call a difference only when it stands out of the noise, and from them the
+//! use-case and decision slides. A claim the numbers do not support is not made.
+
+use std::time::Duration;
+
+use askama::Template;
+
+use super::measured::runtimes;
+use super::{DeckError, DeckInput, Slides, Timed};
+use crate::bench::Mode;
+use crate::bench::lab::{LabCell, LabReport, Model, Runtime, Workload};
+use crate::report::human_duration;
+
+/// With one run per number, differences smaller than this fraction are called noise.
+pub const ONE_RUN_NOISE: f64 = 0.10;
+/// Whatever the runs, differences smaller than this fraction are called noise.
+pub const NOISE_FLOOR: f64 = 0.05;
+
+/// A measured wall time: the median of its runs and their range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// The median.
+    pub median: Duration,
+    /// The shortest run.
+    pub low: Duration,
+    /// The longest run.
+    pub high: Duration,
+    /// How many runs.
+    pub runs: usize,
+}
+
+impl Estimate {
+    /// A lab cell's wall time.
+    pub fn of(cell: &LabCell) -> Self {
+        // SLOT(lab --repeat): the lab's cells will carry a median `wall` with `wall_min` and
+        // `wall_max` over their runs; until then each cell is one run.
+        Self {
+            median: cell.wall,
+            low: cell.wall,
+            high: cell.wall,
+            runs: 1,
+        }
+    }
+
+    /// As the slides show it.
+    pub(super) fn timed(&self) -> Timed {
+        Timed::new(self.median, (self.low, self.high), self.runs)
+    }
+}
+
+/// How one time compares with another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Compare {
+    /// The first took less time: the other over it.
+    Faster(f64),
+    /// The first took more time: it over the other.
+    Slower(f64),
+    /// The difference does not stand out of the noise.
+    WithinNoise,
+}
+
+impl Compare {
+    /// Whether the first was faster, beyond the noise.
+    pub fn is_faster(self) -> bool {
+        matches!(self, Compare::Faster(_))
+    }
+}
+
+/// Compares `a` with `b`. A difference is called only when it is over [`NOISE_FLOOR`] and,
+/// with several runs on both sides, their ranges do not overlap; with a single run on either
+/// side, when it is over [`ONE_RUN_NOISE`].
+pub fn compare(a: Estimate, b: Estimate) -> Compare {
+    let (a_s, b_s) = (a.median.as_secs_f64(), b.median.as_secs_f64());
+    if a_s <= 0.0 || b_s <= 0.0 {
+        return Compare::WithinNoise;
+    }
+    let ratio = a_s.max(b_s) / a_s.min(b_s);
+    let apart = if a.runs >= 2 && b.runs >= 2 {
+        a.high < b.low || b.high < a.low
+    } else {
+        ratio > 1.0 + ONE_RUN_NOISE
+    };
+    if !apart || ratio <= 1.0 + NOISE_FLOOR {
+        Compare::WithinNoise
+    } else if a_s < b_s {
+        Compare::Faster(ratio)
+    } else {
+        Compare::Slower(ratio)
+    }
+}
+
+/// The range of a cell's speedup over its baseline, from the runs' ranges.
+pub fn speedup_range(lab: &LabReport, cell: &LabCell) -> Option<(f64, f64)> {
+    let base = Estimate::of(lab.baseline(cell)?);
+    let this = Estimate::of(cell);
+    let (hi, lo) = (this.high.as_secs_f64(), this.low.as_secs_f64());
+    (hi > 0.0 && lo > 0.0).then(|| (base.low.as_secs_f64() / hi, base.high.as_secs_f64() / lo))
+}
+
+/// Runs behind each of the lab's numbers.
+pub fn runs_per_cell(lab: &LabReport) -> usize {
+    lab.cells
+        .iter()
+        .map(|c| Estimate::of(c).runs)
+        .min()
+        .unwrap_or(1)
+}
+
+/// One row of the decision: a kind of work in one language, and the models that did best.
+pub(super) struct Decision {
+    work: &'static str,
+    workload: &'static str,
+    language: String,
+    /// The models within noise of the best, best first.
+    best: Vec<&'static str>,
+    /// The best one's speedup.
+    speedup: String,
+    /// Models within noise of sequential: no gain.
+    no_gain: Vec<&'static str>,
+}
+
+/// For each workload and language: the best models (within noise of the best) and those that
+/// gained nothing (within noise of sequential).
+pub(super) fn decisions(lab: &LabReport) -> Vec<Decision> {
+    let mut rows = Vec::new();
+    for &workload in &lab.config.workloads {
+        for runtime in runtimes(lab) {
+            let cells: Vec<&LabCell> = lab
+                .cells
+                .iter()
+                .filter(|c| {
+                    c.runtime == runtime
+                        && c.workload == workload
+                        && c.model != Model::Sequential
+                        && c.ok()
+                })
+                .collect();
+            let Some(base) = lab.cell(runtime, workload, Model::Sequential) else {
+                continue;
+            };
+            let Some(best) = cells.iter().min_by_key(|c| Estimate::of(c).median) else {
+                continue;
+            };
+            let mut group: Vec<&LabCell> = cells
+                .iter()
+                .copied()
+                .filter(|c| {
+                    !compare(Estimate::of(best), Estimate::of(c)).is_faster()
+                        && compare(Estimate::of(c), Estimate::of(base)).is_faster()
+                })
+                .collect();
+            group.sort_by_key(|c| Estimate::of(c).median);
+            let no_gain = cells
+                .iter()
+                .filter(|c| !compare(Estimate::of(c), Estimate::of(base)).is_faster())
+                .map(|c| c.model.as_str())
+                .collect();
+            rows.push(Decision {
+                work: if workload == Workload::Cpu {
+                    "computing"
+                } else {
+                    "waiting"
+                },
+                workload: workload.as_str(),
+                language: runtime.as_str().to_owned(),
+                speedup: lab
+                    .speedup(best)
+                    .map_or("-".to_owned(), |s| format!("{s:.1}x")),
+                best: group.iter().map(|c| c.model.as_str()).collect(),
+                no_gain,
+            });
+        }
+    }
+    rows
+}
+
+/// What this run says about the GIL, from Python's cpu cells (and Rust's, to tell a busy
+/// machine from the lock).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GilVerdict {
+    /// Python threads no faster than sequential, processes faster: the lock.
+    Serialised,
+    /// Python threads faster than sequential: this Python ran threads in parallel.
+    Parallel,
+    /// Neither Python threads nor processes (nor Rust threads) faster: no free core to show it.
+    NoFreeCore,
+    /// Python's cpu cells are missing.
+    Unknown,
+}
+
+/// The GIL verdict of `lab`.
+pub fn gil_verdict(lab: &LabReport) -> GilVerdict {
+    let est = |runtime, model| lab.cell(runtime, Workload::Cpu, model).map(Estimate::of);
+    let (Some(seq), Some(threads)) = (
+        est(Runtime::Python, Model::Sequential),
+        est(Runtime::Python, Model::Threads),
+    ) else {
+        return GilVerdict::Unknown;
+    };
+    if compare(threads, seq).is_faster() {
+        return GilVerdict::Parallel;
+    }
+    let processes_faster =
+        est(Runtime::Python, Model::Processes).is_some_and(|p| compare(p, seq).is_faster());
+    if processes_faster {
+        GilVerdict::Serialised
+    } else {
+        GilVerdict::NoFreeCore
+    }
+}
+
+/// One waiting workload in one language: how far one thread's event loop got.
+pub(super) struct WaitFinding {
+    language: String,
+    workload: &'static str,
+    speedup: String,
+    ideal: String,
+    /// Whether it reached at least half of the ideal.
+    near_ideal: bool,
+}
+
+/// The xkcd fetch in one line of numbers.
+pub(super) struct XkcdFinding {
+    count: u64,
+    sequential: String,
+    concurrent: String,
+    concurrency: usize,
+    speedup: String,
+    ideal: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "use_cases.html")]
+struct UseCasesSlide {
+    xkcd: Option<XkcdFinding>,
+    /// The cpu speedup of Python processes, if measured.
+    python_processes: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "decision.html")]
+struct DecisionSlide {
+    rows: Vec<Decision>,
+    runs: usize,
+    noise: String,
+}
+
+#[derive(Template)]
+#[template(path = "conclusions.html")]
+struct ConclusionsSlide {
+    xkcd: Option<XkcdFinding>,
+    waits: Vec<WaitFinding>,
+    gil: GilVerdict,
+    python_threads: Option<String>,
+    python_processes: Option<String>,
+    rust_threads: Option<String>,
+    rust_cores: Option<String>,
+    cores: usize,
+}
+
+fn xkcd_finding(input: &DeckInput<'_>) -> Option<XkcdFinding> {
+    let bench = input.bench;
+    let seq = bench.runs.iter().find(|r| r.mode == Mode::Sequential)?;
+    let con = bench.runs.iter().find(|r| r.mode == Mode::Concurrent)?;
+    let speedup = bench.speedup(con)?;
+    Some(XkcdFinding {
+        count: bench.count,
+        sequential: human_duration(seq.summary.wall),
+        concurrent: human_duration(con.summary.wall),
+        concurrency: con.concurrency,
+        speedup: format!("{speedup:.0}x"),
+        ideal: seq
+            .ideal
+            .zip(con.ideal)
+            .filter(|(_, c)| !c.is_zero())
+            .map(|(s, c)| format!("{:.0}x", s.as_secs_f64() / c.as_secs_f64())),
+    })
+}
+
+fn cpu_speedup(lab: &LabReport, runtime: Runtime, model: Model) -> Option<String> {
+    let cell = lab.cell(runtime, Workload::Cpu, model)?;
+    lab.speedup(cell).map(|s| format!("{s:.1}x"))
+}
+
+/// Conclusions are drawn from the lab; the waiting findings from every language's async cell.
+fn wait_findings(lab: &LabReport) -> Vec<WaitFinding> {
+    lab.cells
+        .iter()
+        .filter(|c| c.model == Model::Async && c.workload != Workload::Cpu && c.ok())
+        .filter_map(|c| {
+            let speedup = lab.speedup(c)?;
+            let ideal = lab.ideal_speedup(c)?;
+            Some(WaitFinding {
+                language: c.runtime.as_str().to_owned(),
+                workload: c.workload.as_str(),
+                speedup: format!("{speedup:.1}x"),
+                ideal: format!("{ideal:.1}x"),
+                near_ideal: speedup >= 0.5 * ideal,
+            })
+        })
+        .collect()
+}
+
+/// The use cases, the decision, and what this run shows.
+pub(super) fn slides(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), DeckError> {
+    let lab = input.lab;
+    let python_processes = cpu_speedup(lab, Runtime::Python, Model::Processes);
+    slides.push(
+        "use-cases",
+        &UseCasesSlide {
+            xkcd: xkcd_finding(input),
+            python_processes: python_processes.clone(),
+        },
+    )?;
+    let runs = runs_per_cell(lab);
+    slides.push(
+        "decision",
+        &DecisionSlide {
+            rows: decisions(lab),
+            runs,
+            noise: if runs <= 1 {
+                format!("{:.0}%", ONE_RUN_NOISE * 100.0)
+            } else {
+                format!("{:.0}%", NOISE_FLOOR * 100.0)
+            },
+        },
+    )?;
+    slides.push(
+        "conclusions",
+        &ConclusionsSlide {
+            xkcd: xkcd_finding(input),
+            waits: wait_findings(lab),
+            gil: gil_verdict(lab),
+            python_threads: cpu_speedup(lab, Runtime::Python, Model::Threads),
+            python_processes,
+            rust_threads: cpu_speedup(lab, Runtime::Rust, Model::Threads),
+            rust_cores: lab
+                .cell(Runtime::Rust, Workload::Cpu, Model::Threads)
+                .map(|c| format!("{:.1}", c.cores_used())),
+            cores: lab.cores,
+        },
+    )
+}
+
+/// Conclusions in plain text, one line per finding (for the tests and scripts): the decision
+/// rows.
+pub fn conclusions(lab: &LabReport) -> Vec<String> {
+    decisions(lab)
+        .into_iter()
+        .map(|d| {
+            format!(
+                "{} ({}), {}: best {} at {}; no gain: {}",
+                d.work,
+                d.workload,
+                d.language,
+                if d.best.is_empty() {
+                    "none".to_owned()
+                } else {
+                    d.best.join(" ≈ ")
+                },
+                d.speedup,
+                if d.no_gain.is_empty() {
+                    "none".to_owned()
+                } else {
+                    d.no_gain.join(", ")
+                }
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::lab::{LabConfig, PythonStatus};
+    use crate::timeline::Timeline;
+
+    fn est(ms: u64, low: u64, high: u64, runs: usize) -> Estimate {
+        let d = Duration::from_millis;
+        Estimate {
+            median: d(ms),
+            low: d(low),
+            high: d(high),
+            runs,
+        }
+    }
+
+    #[test]
+    fn only_differences_out_of_the_noise_are_called() {
+        // One run each: 8% apart is noise, 20% is not.
+        assert_eq!(
+            compare(est(100, 100, 100, 1), est(108, 108, 108, 1)),
+            Compare::WithinNoise
+        );
+        assert!(matches!(
+            compare(est(100, 100, 100, 1), est(120, 120, 120, 1)),
+            Compare::Faster(r) if (r - 1.2).abs() < 1e-9
+        ));
+        // Several runs: overlapping ranges are noise, however far the medians.
+        assert_eq!(
+            compare(est(100, 90, 130, 3), est(125, 110, 140, 3)),
+            Compare::WithinNoise
+        );
+        assert!(matches!(
+            compare(est(125, 120, 130, 3), est(100, 98, 102, 3)),
+            Compare::Slower(_)
+        ));
+        // Separate ranges but under the floor: noise.
+        assert_eq!(
+            compare(est(100, 100, 101, 3), est(103, 102, 104, 3)),
+            Compare::WithinNoise
+        );
+    }
+
+    fn cell(runtime: Runtime, workload: Workload, model: Model, wall_ms: u64) -> LabCell {
+        LabCell {
+            runtime,
+            workload,
+            model,
+            engine: model.as_str().to_owned(),
+            workers: 2,
+            tasks: 8,
+            wall: Duration::from_millis(wall_ms),
+            cpu: Duration::from_millis(wall_ms),
+            peak_rss_kib: 20_000,
+            ideal: Some(Duration::from_millis(wall_ms)),
+            timeline: Timeline::default(),
+            answer: None,
+            error: None,
+        }
+    }
+
+    fn lab(cells: Vec<LabCell>) -> LabReport {
+        LabReport {
+            config: LabConfig {
+                workloads: vec![Workload::Cpu],
+                ..LabConfig::default()
+            },
+            cores: 2,
+            cells,
+            python: PythonStatus::NotRequested,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn the_gil_verdict_follows_the_numbers() {
+        let cpu = |runtime, model, ms| cell(runtime, Workload::Cpu, model, ms);
+        let gil = lab(vec![
+            cpu(Runtime::Python, Model::Sequential, 900),
+            cpu(Runtime::Python, Model::Threads, 880),
+            cpu(Runtime::Python, Model::Processes, 460),
+        ]);
+        assert_eq!(gil_verdict(&gil), GilVerdict::Serialised);
+        let busy = lab(vec![
+            cpu(Runtime::Python, Model::Sequential, 900),
+            cpu(Runtime::Python, Model::Threads, 880),
+            cpu(Runtime::Python, Model::Processes, 850),
+        ]);
+        assert_eq!(gil_verdict(&busy), GilVerdict::NoFreeCore);
+        let free = lab(vec![
+            cpu(Runtime::Python, Model::Sequential, 900),
+            cpu(Runtime::Python, Model::Threads, 470),
+        ]);
+        assert_eq!(gil_verdict(&free), GilVerdict::Parallel);
+        assert_eq!(gil_verdict(&lab(Vec::new())), GilVerdict::Unknown);
+    }
+
+    #[test]
+    fn the_decision_groups_models_within_noise_of_the_best() {
+        let cpu = |model, ms| cell(Runtime::Rust, Workload::Cpu, model, ms);
+        let report = lab(vec![
+            cpu(Model::Sequential, 400),
+            cpu(Model::Async, 395),
+            cpu(Model::AsyncMt, 210),
+            cpu(Model::Threads, 205),
+            cpu(Model::Processes, 300),
+        ]);
+        let lines = conclusions(&report);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("best threads ≈ async-mt at 2.0x"),
+            "{lines:?}"
+        );
+        assert!(lines[0].contains("no gain: async"), "{lines:?}");
+        assert!(
+            !lines[0].contains("processes"),
+            "1.3x is a gain, not the best: {lines:?}"
+        );
+    }
+}
