@@ -210,10 +210,11 @@ def run(job):
     model = job["model"]
     workers = max(1, job.get("workers") or 1)
     tasks = job["tasks"]
+    threads = job["count"] if job["workload"] == "spawn" else workers
     engine = {
         "sequential": "one thread, blocking calls",
         "async": "asyncio" + (" + aiohttp" if job["workload"] == "http" else ""),
-        "threads": f"{workers} threads ({'GIL' if gil_enabled() else 'no GIL'})",
+        "threads": f"{threads} threads ({'GIL' if gil_enabled() else 'no GIL'})",
         "processes": f"{workers} processes (multiprocessing, {multiprocessing.get_start_method()})",
     }[model]
     out = {"engine": engine, "tasks": [], "result": 0, "error": None}
@@ -276,7 +277,7 @@ def run(job):
 
 def failed(why):
     """The answer to a job that could not run."""
-    return {"t0": time.time(), "wall": 0.0, "cpu": 0.0, "peak_rss_kib": 0, "tasks": [],
+    return {"t0": time.time(), "wall": 0.0, "cpu": 0.0, "peak_rss_kib": 0, "baseline_rss_kib": 0, "tasks": [],
             "result": 0, "error": why, "engine": ""}
 
 

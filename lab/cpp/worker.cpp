@@ -619,7 +619,7 @@ std::string version() {
 }
 
 std::string engine(const Job& job) {
-  std::string n = std::to_string(job.workers);
+  std::string n = std::to_string(job.workload == "spawn" ? job.count : job.workers);
   if (job.model == "sequential") return "one thread, blocking calls";
   if (job.model == "async") return "asio coroutines, 1 thread";
   if (job.model == "async-mt") return "asio coroutines, " + n + " threads";

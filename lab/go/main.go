@@ -143,7 +143,9 @@ func runTask(task Task, client *http.Client, worker *int) (r result) {
 	case task.URL != nil:
 		var firstByte float64
 		firstByte, r.answer, r.err = get(client, *task.URL)
-		r.times.FirstByte = &firstByte
+		if firstByte > 0 {
+			r.times.FirstByte = &firstByte
+		}
 	}
 	r.times.End = unixNow()
 	return r
@@ -236,33 +238,26 @@ func processes(job *Job, workers int) ([]result, float64, int64, error) {
 	var rss int64
 	var firstErr error
 	for w, child := range children {
-		waitErr := child.Wait()
+		err := child.Wait()
 		// The child's own rusage, from wait4: its CPU time and peak memory.
 		if usage, ok := child.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			cpu += seconds(usage.Utime) + seconds(usage.Stime)
 			rss += usage.Maxrss
 		}
 		var answer Output
-		switch {
-		case waitErr != nil:
-			err = fmt.Errorf("worker %d failed: %v", w, waitErr)
-		case json.Unmarshal(outputs[w].Bytes(), &answer) != nil:
-			err = fmt.Errorf("worker %d answered badly", w)
-		case answer.Error != nil:
+		if err == nil {
+			err = json.Unmarshal(outputs[w].Bytes(), &answer)
+		}
+		if err == nil && answer.Error != nil {
 			err = errors.New(*answer.Error)
-		default:
-			err = nil
-			// The share's whole answer goes to its first task.
-			for k, times := range answer.Tasks {
-				results[w+k*workers].times = times
-			}
-			if len(answer.Tasks) > 0 {
-				results[w].answer = answer.Result
-			}
 		}
 		if err != nil && firstErr == nil {
-			firstErr = err
+			firstErr = fmt.Errorf("worker %d: %w", w, err)
 		}
+		for k, times := range answer.Tasks {
+			results[w+k*workers].times = times
+		}
+		results[w].answer = answer.Result // the share's whole answer goes to its first task
 	}
 	return results, cpu, rss, firstErr
 }

@@ -10,6 +10,7 @@
 
 const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const { fork } = require('node:child_process');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 
@@ -123,13 +124,13 @@ function all(tasks, agent) {
 async function threads(tasks, workers) {
   const next = new Int32Array(new SharedArrayBuffer(4));
   const results = new Array(tasks.length);
-  const threads = Array.from({ length: workers }, (_, w) => new Promise((resolve, reject) => {
+  const pool = Array.from({ length: workers }, (_, w) => new Promise((resolve, reject) => {
     const thread = new Worker(__filename, { workerData: { tasks, w, next } });
     thread.on('message', ({ i, result }) => { results[i] = result; });
     thread.on('error', reject);
     thread.on('exit', resolve);
   }));
-  await Promise.all(threads);
+  await Promise.all(pool);
   return results;
 }
 
@@ -158,10 +159,10 @@ async function processes(job, workers) {
   const results = new Array(job.tasks.length);
   answers.forEach(({ output }, w) => {
     output.tasks.forEach((times, k) => {
-      // The share's whole answer goes to its first task.
-      results[w + k * workers] = { times, answer: k === 0 ? output.result : 0, error: output.error };
+      results[w + k * workers] = { times, answer: 0, error: null };
     });
-    if (output.error && output.tasks.length === 0) results[w] = { times: null, answer: 0, error: output.error };
+    // The share's whole answer, and its error, go to its first task.
+    results[w] = { times: output.tasks[0] ?? null, answer: output.result, error: output.error };
   });
   return {
     results,
@@ -190,17 +191,20 @@ async function spawnPromises(n, ms) {
   return n;
 }
 
-// spawn, threads: n worker_threads that each sleep ms. (Each is a whole V8 isolate.)
+// What one live worker_thread costs, measured here (Node 20, 100 at once): a whole V8 isolate.
+const WORKER_THREAD_BYTES = 8.5e6;
+
+// spawn, threads: n worker_threads that each sleep ms.
 async function spawnThreads(n, ms) {
-  const threads = [];
+  const pool = [];
   for (let i = 0; i < n; i++) {
     const thread = new Worker(`setTimeout(() => {}, ${ms})`, { eval: true });
-    threads.push(new Promise((resolve, reject) => {
+    pool.push(new Promise((resolve, reject) => {
       thread.on('exit', resolve);
       thread.on('error', reject);
     }));
   }
-  await Promise.all(threads);
+  await Promise.all(pool);
   return n;
 }
 
@@ -236,6 +240,11 @@ function check(job) {
         !Number.isSafeInteger(job.count) || job.count < 0) {
       return 'spawn takes one {"sleep": S} task and a count';
     }
+    const need = job.count * WORKER_THREAD_BYTES;
+    if (job.model === 'threads' && need > os.freemem() / 2) {
+      return `${job.count} worker_threads would take ~${(need / 1e9).toFixed(1)} GB ` +
+        `(each is a V8 isolate, ~${WORKER_THREAD_BYTES / 1e6} MB): more than half the free memory`;
+    }
   }
   return null;
 }
@@ -247,7 +256,7 @@ async function run(job) {
   };
   if (out.error) return out;
   const workers = Math.max(1, Math.floor(job.workers) || 1);
-  out.engine = ENGINES[job.model](workers);
+  out.engine = ENGINES[job.model](job.workload === 'spawn' ? job.count : workers);
   const agent = job.workload === 'http' ? newAgent() : null;
   const lanes = Math.min(workers, job.tasks.length);
 
