@@ -434,16 +434,11 @@ struct LanguageSlide {
     sketch: Option<Figure>,
 }
 
-struct MemoryRow {
-    language: String,
-    cells: Vec<(String, String)>,
-}
-
 #[derive(Template)]
 #[template(path = "memory.html")]
 struct MemorySlide {
     tasks: usize,
-    rows: Vec<MemoryRow>,
+    chart: Option<Figure>,
 }
 
 #[derive(Template)]
@@ -465,7 +460,7 @@ pub(super) fn models(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), D
     for language in &OTHER_LANGUAGES {
         slides.push(language.key, &language_slide(lab, language)?)?;
     }
-    slides.push("memory", &memory_slide(lab))?;
+    slides.push("memory", &memory_slide(lab)?)?;
     let waiting: Vec<Workload> = lab
         .config
         .workloads
@@ -730,26 +725,52 @@ fn language_slide(lab: &LabReport, language: &Language) -> Result<LanguageSlide,
     })
 }
 
-fn memory_slide(lab: &LabReport) -> MemorySlide {
+fn memory_slide(lab: &LabReport) -> Result<MemorySlide, DeckError> {
     // SLOT(lab spawn table): when the lab reports N concurrent sleeps per language (wall, peak
     // RSS, bytes per task), this slide shows that table instead of the sleep job's peaks.
-    let rows = runtimes(lab)
-        .into_iter()
-        .map(|runtime| MemoryRow {
-            language: runtime.as_str().to_owned(),
-            cells: lab
-                .cells
-                .iter()
-                .filter(|c| c.runtime == runtime && c.workload == Workload::Sleep && c.ok())
-                .map(|c| (c.engine.clone(), human_memory(c.peak_rss_kib)))
-                .collect(),
+    let rows: Vec<Bar> = lab
+        .cells
+        .iter()
+        .filter(|c| c.workload == Workload::Sleep && c.ok())
+        .map(|c| {
+            let mb = c.peak_rss_kib as f64 * 1024.0 / 1e6;
+            Bar {
+                label: format!("{} {}", c.runtime.as_str(), c.model.as_str()),
+                value: mb,
+                spread: None,
+                ideal: None,
+                text: human_memory(c.peak_rss_kib),
+                color: model_color(c.model),
+            }
         })
-        .filter(|row| !row.cells.is_empty())
         .collect();
-    MemorySlide {
+    let chart = if rows.is_empty() {
+        None
+    } else {
+        let desc = format!(
+            "Peak resident memory of the sleep job ({} waiting tasks) under each language and \
+             model, summed over its processes.",
+            lab.config.tasks
+        );
+        let svg = charts::bars(
+            &Frame {
+                title: "peak memory of the sleep job",
+                desc: &desc,
+                size: (690, (90 + 34 * rows.len() as u32).clamp(300, 540)),
+            },
+            &rows,
+            "MB, peak resident",
+        )?;
+        Some(Figure::new(
+            "memory",
+            svg,
+            "Summed over the job's processes.",
+        ))
+    };
+    Ok(MemorySlide {
         tasks: lab.config.tasks,
-        rows,
-    }
+        chart,
+    })
 }
 
 /// The colour of a model's bars, the same on every chart.
