@@ -5,7 +5,7 @@
 //! with every table, the machine, the versions, the command line and the sources.
 //!
 //! Prose and markup live in the askama templates of `src/report/templates/` (checked when the
-//! crate compiles); the numbers, the verdicts drawn from them and the charts ([`charts`]) come
+//! crate compiles); the numbers, the verdicts drawn from them and the charts ([`charts`](super::charts)) come
 //! from the code here. It works without script (scroll snapping, PageDown), prints one
 //! landscape page per slide, and loads nothing: no network, no files. Nothing here measures.
 
@@ -25,7 +25,7 @@ use crate::bench::lab::LabReport;
 use crate::bench::lessons::LessonReport;
 use crate::bench::machine::Machine;
 
-pub use decide::{Compare, Estimate, conclusions};
+pub use decide::{Compare, Estimate, compare, conclusions};
 
 /// Everything a deck is made from.
 #[derive(Debug, Clone, Copy)]
