@@ -25,7 +25,7 @@ use crate::bench::lab::LabReport;
 use crate::bench::lessons::LessonReport;
 use crate::bench::machine::Machine;
 
-pub use decide::{Compare, Estimate, compare, conclusions};
+pub use decide::{Compare, Estimate, NOISE_FLOOR, ONE_RUN_NOISE, compare, conclusions};
 
 /// Everything a deck is made from.
 #[derive(Debug, Clone, Copy)]

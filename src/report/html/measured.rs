@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use askama::Template;
 
-use super::decide::{self, Compare, Estimate};
+use super::decide::{self, Compare, Estimate, GilVerdict};
 use super::{DeckError, DeckInput, Figure, Slides, Timed, time_axis};
 use crate::bench::lab::{LabCell, LabReport, Model, Runtime, Workload};
 use crate::bench::{BenchReport, BenchRun, Mode};
@@ -369,6 +369,7 @@ struct GilSlide {
     processes_wall: Option<String>,
     threads_cores: Option<String>,
     verdict: Option<Compare>,
+    gil: decide::GilVerdict,
     cores: usize,
 }
 
@@ -516,6 +517,7 @@ fn gil_slide(lab: &LabReport) -> Result<GilSlide, DeckError> {
         processes_wall: processes.map(|p| human_duration(p.wall)),
         threads_cores: threads.map(|t| format!("{:.1}", t.cores_used())),
         verdict,
+        gil: decide::gil_verdict(lab),
         cores: lab.cores,
     })
 }
