@@ -25,7 +25,10 @@ use crate::bench::lab::LabReport;
 use crate::bench::lessons::LessonReport;
 use crate::bench::machine::Machine;
 
-pub use decide::{Compare, Estimate, NOISE_FLOOR, ONE_RUN_NOISE, compare, conclusions};
+pub use decide::{
+    Compare, Estimate, MORE_CORES, NOISE_FLOOR, ONE_RUN_NOISE, compare, computes_faster,
+    conclusions,
+};
 
 /// Everything a deck is made from.
 #[derive(Debug, Clone, Copy)]

@@ -17,6 +17,11 @@ pub const ONE_RUN_NOISE: f64 = 0.10;
 /// Whatever the runs, differences smaller than this fraction are called noise.
 pub const NOISE_FLOOR: f64 = 0.05;
 
+/// A computing speedup counts only when the model kept more than one core and this fraction
+/// busy on average (cpu time over wall time): one core's worth cannot compute faster than one
+/// thread.
+pub const MORE_CORES: f64 = 0.2;
+
 /// A measured wall time: the median of its runs and their range.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
@@ -88,6 +93,15 @@ pub fn compare(a: Estimate, b: Estimate) -> Compare {
     } else {
         Compare::Slower(ratio)
     }
+}
+
+/// Whether computing cell `cell` beat `base` (its sequential run): faster beyond the noise,
+/// and with more than one core busy (see [`MORE_CORES`]). Computing faster takes more cores;
+/// a cell faster without them only shows that the sequential run was slowed (another program
+/// had the core).
+pub fn computes_faster(cell: &LabCell, base: &LabCell) -> bool {
+    compare(Estimate::of(cell), Estimate::of(base)).is_faster()
+        && cell.cores_used() > 1.0 + MORE_CORES
 }
 
 /// The range of a cell's speedup over its baseline, from the runs' ranges.
@@ -177,7 +191,13 @@ pub(super) fn decisions(lab: &LabReport) -> Vec<Decision> {
                     .speedup(c)
                     .map_or("-".to_owned(), |s| format!("{s:.1}x")),
             };
-            let gained = |c: &LabCell| compare(Estimate::of(c), Estimate::of(base)).is_faster();
+            let gained = |c: &LabCell| {
+                if workload == Workload::Cpu {
+                    computes_faster(c, base)
+                } else {
+                    compare(Estimate::of(c), Estimate::of(base)).is_faster()
+                }
+            };
             let near_best = |c: &LabCell| !compare(Estimate::of(best), Estimate::of(c)).is_faster();
             rows.push(Decision {
                 work: if workload == Workload::Cpu {
@@ -224,19 +244,13 @@ pub enum GilVerdict {
 
 /// The GIL verdict of `lab`.
 pub fn gil_verdict(lab: &LabReport) -> GilVerdict {
-    let est = |runtime, model| lab.cell(runtime, Workload::Cpu, model).map(Estimate::of);
-    let (Some(seq), Some(threads)) = (
-        est(Runtime::Python, Model::Sequential),
-        est(Runtime::Python, Model::Threads),
-    ) else {
+    let cell = |model| lab.cell(Runtime::Python, Workload::Cpu, model);
+    let (Some(seq), Some(threads)) = (cell(Model::Sequential), cell(Model::Threads)) else {
         return GilVerdict::Unknown;
     };
-    if compare(threads, seq).is_faster() {
-        return GilVerdict::Parallel;
-    }
-    let processes_faster =
-        est(Runtime::Python, Model::Processes).is_some_and(|p| compare(p, seq).is_faster());
-    if processes_faster {
+    if computes_faster(threads, seq) {
+        GilVerdict::Parallel
+    } else if cell(Model::Processes).is_some_and(|p| computes_faster(p, seq)) {
         GilVerdict::Serialised
     } else {
         GilVerdict::NoFreeCore
@@ -295,6 +309,8 @@ struct ConclusionsSlide {
     python_processes: Option<String>,
     rust_threads: Option<String>,
     rust_cores: Option<String>,
+    /// Whether Rust's threads computed faster than its sequential run (with more cores busy).
+    rust_parallel: bool,
     cores: usize,
 }
 
@@ -410,6 +426,10 @@ pub(super) fn slides(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), D
             rust_cores: lab
                 .cell(Runtime::Rust, Workload::Cpu, Model::Threads)
                 .map(|c| format!("{:.1}", c.cores_used())),
+            rust_parallel: lab
+                .cell(Runtime::Rust, Workload::Cpu, Model::Threads)
+                .zip(lab.cell(Runtime::Rust, Workload::Cpu, Model::Sequential))
+                .is_some_and(|(t, s)| computes_faster(t, s)),
             cores: lab.cores,
         },
     )
@@ -516,38 +536,69 @@ mod tests {
         }
     }
 
+    /// A cpu cell of `model` in `runtime`: `wall_ms` long, `cpu_ms` of CPU time.
+    fn cpu(runtime: Runtime, model: Model, wall_ms: u64, cpu_ms: u64) -> LabCell {
+        LabCell {
+            cpu: Duration::from_millis(cpu_ms),
+            ..cell(runtime, Workload::Cpu, model, wall_ms)
+        }
+    }
+
     #[test]
     fn the_gil_verdict_follows_the_numbers() {
-        let cpu = |runtime, model, ms| cell(runtime, Workload::Cpu, model, ms);
+        let python = |model, ms, cpu_ms| cpu(Runtime::Python, model, ms, cpu_ms);
         let gil = lab(vec![
-            cpu(Runtime::Python, Model::Sequential, 900),
-            cpu(Runtime::Python, Model::Threads, 880),
-            cpu(Runtime::Python, Model::Processes, 460),
+            python(Model::Sequential, 900, 900),
+            python(Model::Threads, 880, 880),
+            python(Model::Processes, 460, 900),
         ]);
         assert_eq!(gil_verdict(&gil), GilVerdict::Serialised);
         let busy = lab(vec![
-            cpu(Runtime::Python, Model::Sequential, 900),
-            cpu(Runtime::Python, Model::Threads, 880),
-            cpu(Runtime::Python, Model::Processes, 850),
+            python(Model::Sequential, 900, 900),
+            python(Model::Threads, 880, 880),
+            python(Model::Processes, 850, 900),
         ]);
         assert_eq!(gil_verdict(&busy), GilVerdict::NoFreeCore);
         let free = lab(vec![
-            cpu(Runtime::Python, Model::Sequential, 900),
-            cpu(Runtime::Python, Model::Threads, 470),
+            python(Model::Sequential, 900, 900),
+            python(Model::Threads, 470, 900),
         ]);
         assert_eq!(gil_verdict(&free), GilVerdict::Parallel);
+        // Threads 1.4x faster, but no busier: the sequential run was slowed, not the GIL gone.
+        let slowed = lab(vec![
+            python(Model::Sequential, 1260, 900),
+            python(Model::Threads, 900, 900),
+        ]);
+        assert_eq!(gil_verdict(&slowed), GilVerdict::NoFreeCore);
         assert_eq!(gil_verdict(&lab(Vec::new())), GilVerdict::Unknown);
     }
 
     #[test]
-    fn the_decision_groups_models_within_noise_of_the_best() {
-        let cpu = |model, ms| cell(Runtime::Rust, Workload::Cpu, model, ms);
+    fn computing_faster_without_more_cores_busy_is_noise() {
+        let cpu = |model, ms, cpu_ms| cpu(Runtime::Python, model, ms, cpu_ms);
+        // The sequential run was slowed (another program had the core): 1.4x for threads,
+        // but they kept no more cores busy than it did.
         let report = lab(vec![
-            cpu(Model::Sequential, 400),
-            cpu(Model::Async, 395),
-            cpu(Model::AsyncMt, 210),
-            cpu(Model::Threads, 205),
-            cpu(Model::Processes, 300),
+            cpu(Model::Sequential, 1400, 1000),
+            cpu(Model::Threads, 1000, 1000),
+            cpu(Model::Processes, 700, 1300),
+        ]);
+        let lines = conclusions(&report);
+        assert_eq!(
+            lines[0],
+            "computing (cpu), python: best processes 2.0x; also none; no gain: threads 1.4x"
+        );
+    }
+
+    #[test]
+    fn the_decision_groups_models_within_noise_of_the_best() {
+        let rust = |model, ms, cpu_ms| cpu(Runtime::Rust, model, ms, cpu_ms);
+        let report = lab(vec![
+            rust(Model::Sequential, 400, 400),
+            rust(Model::Async, 395, 395),
+            rust(Model::AsyncMt, 210, 400),
+            rust(Model::Threads, 205, 400),
+            rust(Model::Processes, 300, 400),
         ]);
         let lines = conclusions(&report);
         assert_eq!(lines.len(), 1, "{lines:?}");
