@@ -191,12 +191,7 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
         None => {}
     }
-    let (json, trace, report_path, python) = (
-        args.json,
-        args.trace.clone(),
-        args.report.clone(),
-        args.python,
-    );
+    let (json, trace, report_path) = (args.json, args.trace.clone(), args.report.clone());
     let config = args.into_config()?;
     let trace_out = trace.as_deref().map(Output::create).transpose()?;
     let report_out = report_path.as_deref().map(Output::create).transpose()?;
@@ -219,7 +214,6 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             eprintln!("gather bench: running the lab for the report ...");
             let lab = lab::run(
                 LabConfig {
-                    python,
                     exe: worker_exe()?,
                     ..LabConfig::default()
                 },

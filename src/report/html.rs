@@ -575,7 +575,7 @@ fn lab_section(lab: &LabReport) -> Result<String, ChartError> {
          CPU work the sequential run's parts packed onto the cores the model can use: one for a \
          single thread and for Python's threads under the GIL). Legend: {}.</p>",
         esc(&lab_heading(lab)),
-        esc(&python_line(&lab.python, lab.config.python_primes_below)),
+        esc(&python_line(&lab.python, lab.config.primes_below)),
         legend()
     );
     for &workload in &lab.config.workloads {
@@ -659,7 +659,7 @@ fn machine_list(machine: &Machine, lab: &LabReport) -> String {
         machine
             .python
             .clone()
-            .unwrap_or_else(|| python_line(&lab.python, lab.config.python_primes_below)),
+            .unwrap_or_else(|| python_line(&lab.python, lab.config.primes_below)),
     ));
     items.push(("date", machine.date.clone()));
     let mut html = String::from("<h3>The machine</h3><dl class=\"machine\">");
@@ -847,6 +847,9 @@ mod tests {
             workers: 2,
             tasks: 8,
             wall: Duration::from_millis(wall_ms),
+            wall_min: Duration::from_millis(wall_ms),
+            wall_max: Duration::from_millis(wall_ms),
+            walls: vec![Duration::from_millis(wall_ms)],
             cpu: Duration::from_millis(cpu_ms),
             peak_rss_kib: 20_000,
             ideal: Some(Duration::from_millis(wall_ms)),
@@ -861,6 +864,8 @@ mod tests {
             config: LabConfig::default(),
             cores: 2,
             cells,
+            spawn: Vec::new(),
+            langs: Vec::new(),
             python: PythonStatus::NotRequested,
             interrupted: false,
         }
