@@ -15,14 +15,16 @@ use crate::bench::lab::{DEFAULT_PYTHON, LabConfig, Lang, Workload};
 use crate::bench::sleep::SleepConfig;
 use crate::duration::{self, DurationError};
 use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
-use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
+use crate::input::{
+    IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
+};
 use crate::rate::RateError;
 use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0    every item saved (or already there)
-  1    some items failed; the others were saved
+  1    some items failed; the others were saved (--fail-exit sets another code)
   2    usage or setup error (bad template, ids, output directory); nothing fetched
   130  interrupted (Ctrl-C); the summary covers what finished";
 
@@ -114,9 +116,43 @@ pub enum Command {
     /// Time the xkcd job sequentially and concurrently against the built-in server.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
+    /// Work with `gather fetch --json` summaries: merge a sharded job's into one.
+    #[command(subcommand)]
+    Summary(SummaryCommand),
     /// Run one lab job read as JSON from stdin (the lab's worker processes).
     #[command(name = "lab-worker", hide = true)]
     LabWorker,
+}
+
+/// `gather summary`.
+#[derive(Debug, Subcommand)]
+pub enum SummaryCommand {
+    /// Add up the --json summaries of one job's shards: totals, failures, the wall span, and
+    /// which shards were interrupted, given twice or missing.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+}
+
+const MERGE_HELP: &str = "\
+Examples:
+  gather summary merge res_*.json
+  gather summary merge --json res_*.json > job.json
+
+Exit codes:
+  0    every shard there once, none interrupted, no item failed
+  1    some items failed, or shards are missing, repeated or interrupted
+  2    a file is unreadable, not a summary, or of another job";
+
+/// `gather summary merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The summaries: files written by `gather fetch --json` (one per shard).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print the merged summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `gather fetch`.
@@ -163,10 +199,26 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
-    /// Fetch only share K of N of the items (1-based, round-robin by position), e.g. 2/8: N
-    /// machines each run one shard into the same layout.
-    #[arg(long, value_name = "K/N")]
+    /// Fetch only share K of N of the items (1-based), e.g. 2/8: N machines each run one shard
+    /// into the same layout. `auto` reads K and N from a Slurm job array or a Kubernetes
+    /// Indexed Job (see the README).
+    #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
+
+    /// How items are dealt to shards: round-robin by position (even shares), or by a stable
+    /// hash of each item's key (an item keeps its shard when the list grows).
+    #[arg(long, value_name = "HOW", value_enum, default_value_t = ShardByArg::Position, requires = "shard")]
+    pub shard_by: ShardByArg,
+
+    /// With --shard auto: how many shards (a Kubernetes Indexed Job's completions; Slurm's
+    /// arrays say it themselves). Also read from GATHER_SHARD_COUNT.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "shard")]
+    pub shard_count: Option<u64>,
+
+    /// The exit code when some items failed (default 1); 0 for job arrays where an expected
+    /// 404 must not mark the task failed. Crashes, setup errors and interrupts keep theirs.
+    #[arg(long, value_name = "CODE", default_value_t = 1)]
+    pub fail_exit: u8,
 
     /// Fetch items again even if their files exist.
     #[arg(short, long)]
@@ -509,6 +561,15 @@ pub struct LabArgs {
     pub report: Option<PathBuf>,
 }
 
+/// How `--shard` deals items, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShardByArg {
+    /// Round-robin by position: K, K+N, K+2N, ...
+    Position,
+    /// By a stable hash of the id, value or URL.
+    Key,
+}
+
 /// A lab workload, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LabWorkload {
@@ -715,7 +776,20 @@ impl FetchArgs {
             threads: self
                 .threads
                 .map_or_else(fetch::default_threads, |threads| threads as usize),
-            shard: self.shard.as_deref().map(str::parse::<Shard>).transpose()?,
+            shard: match self.shard.as_deref() {
+                None => None,
+                Some("auto") => Some(Shard::from_env(
+                    |name| std::env::var(name).ok(),
+                    self.shard_count,
+                )?),
+                Some(text) => Some(text.parse::<Shard>()?),
+            }
+            .map(|shard| {
+                shard.by(match self.shard_by {
+                    ShardByArg::Position => ShardBy::Position,
+                    ShardByArg::Key => ShardBy::Key,
+                })
+            }),
             client: ClientConfig {
                 timeout: limit("--timeout", &self.timeout)?,
                 connect_timeout: limit("--connect-timeout", &self.connect_timeout)?,
