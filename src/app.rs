@@ -10,7 +10,8 @@ use crate::bench::lab::{self, LabConfig, LabError, LabReport};
 use crate::bench::lessons::{self, LessonConfig, LessonError};
 use crate::bench::{self, BenchConfig, BenchError, BenchReport};
 use crate::cli::{
-    BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, ServeArgs,
+    BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, MergeArgs, ServeArgs,
+    SummaryCommand,
 };
 use crate::fetch::{self, FetchError};
 use crate::report::{self, Progress};
@@ -26,16 +27,19 @@ pub enum Status {
     Success,
     /// Some items failed.
     SomeFailed,
+    /// Some items failed, and `--fail-exit` asked for this exit code.
+    SomeFailedExit(u8),
     /// Stopped by Ctrl-C or SIGTERM.
     Interrupted,
 }
 
 impl Status {
-    /// The process exit code: 0, 1 or 130.
+    /// The process exit code: 0, 1 (or `--fail-exit`'s) or 130.
     pub fn code(self) -> u8 {
         match self {
             Status::Success => 0,
             Status::SomeFailed => 1,
+            Status::SomeFailedExit(code) => code,
             Status::Interrupted => 130,
         }
     }
@@ -70,6 +74,17 @@ pub enum AppError {
         /// The OS error.
         source: io::Error,
     },
+    /// An input file (`summary merge`) could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Summaries that do not merge.
+    #[error(transparent)]
+    Merge(#[from] report::MergeError),
     /// `lab-worker` was given something that is not a job.
     #[error("lab-worker: stdin is not a lab job")]
     Job(#[source] serde_json::Error),
@@ -121,13 +136,44 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
         Command::Fetch(args) => run_fetch(args).await,
         Command::Serve(args) => run_serve(args).await,
         Command::Bench(args) => run_bench(args).await,
+        Command::Summary(SummaryCommand::Merge(args)) => run_merge(args),
         Command::LabWorker => run_lab_worker().await,
     }
 }
 
+/// `gather summary merge`: reads every summary, then adds them up.
+fn run_merge(args: MergeArgs) -> Result<Status, AppError> {
+    let mut summaries = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let bytes = std::fs::read(path).map_err(|source| AppError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let value =
+            serde_json::from_slice(&bytes).map_err(|e| report::MergeError::NotASummary {
+                file: path.display().to_string(),
+                what: format!("not JSON: {e}"),
+            })?;
+        summaries.push((path.display().to_string(), value));
+    }
+    let merged = report::merge(summaries)?;
+    if args.json {
+        print(&format!("{:#}\n", report::merged_json(&merged)));
+    } else {
+        print(&report::merged_text(&merged));
+    }
+    Ok(if merged.complete() {
+        Status::Success
+    } else {
+        Status::SomeFailed
+    })
+}
+
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
-    let (json, quiet, har_path) = (args.json, args.quiet, args.har.clone());
+    let (json, quiet, har_path, fail_exit) =
+        (args.json, args.quiet, args.har.clone(), args.fail_exit);
     let config = args.into_config()?;
+    let shard = config.shard;
     let out = config.out.clone();
     let progress = Progress::new(config.len_hint(), quiet);
     let cancel = cancel_on_signal();
@@ -146,12 +192,23 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
         write_json(out, &report::har(&har_entries))?;
     }
     if json {
-        print(&format!("{:#}\n", report::summary_json(&summary, &out)));
+        let mut value = report::summary_json(&summary, &out);
+        // What `gather summary merge` needs to add up the shards of one job.
+        value["shard"] = shard.map(|s| s.to_string()).into();
+        value["started_at"] = humantime::format_rfc3339_millis(run_start)
+            .to_string()
+            .into();
+        value["finished_at"] = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+            .to_string()
+            .into();
+        print(&format!("{value:#}\n"));
     } else {
         print(&report::summary_text(&summary, &out));
     }
     Ok(if summary.interrupted {
         Status::Interrupted
+    } else if summary.failed > 0 && fail_exit != 1 {
+        Status::SomeFailedExit(fail_exit)
     } else if summary.failed > 0 {
         Status::SomeFailed
     } else {
@@ -195,11 +252,10 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
         None => {}
     }
-    let (json, trace, report_path, python, lesson_scale) = (
+    let (json, trace, report_path, lesson_scale) = (
         args.json,
         args.trace.clone(),
         args.report.clone(),
-        args.python,
         args.lesson_scale,
     );
     let config = args.into_config()?;
@@ -224,7 +280,6 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             eprintln!("gather bench: running the lab for the report ...");
             let lab = lab::run(
                 LabConfig {
-                    python,
                     exe: worker_exe()?,
                     ..LabConfig::default()
                 },

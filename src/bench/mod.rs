@@ -184,6 +184,7 @@ pub async fn run(
                     start: record.timing.start,
                     first_byte: Some(record.timing.response),
                     end: record.timing.body,
+                    ..Span::default()
                 });
             }
         })

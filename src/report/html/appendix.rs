@@ -4,7 +4,6 @@
 use askama::Template;
 
 use super::decide::Estimate;
-use super::measured::runtimes;
 use super::{DeckError, DeckInput, Slides, Timed};
 use crate::bench::lab::LabReport;
 use crate::bench::lessons::{Demo, LessonReport};
@@ -15,7 +14,6 @@ use crate::report::lab::{cell_columns, lab_heading, python_line};
 #[template(path = "columns.html")]
 struct ColumnsSlide {
     primes_below: u64,
-    python_primes_below: Option<u64>,
     parts: usize,
 }
 
@@ -76,8 +74,9 @@ struct LessonsTableSlide {
 struct MachineSlide<'a> {
     facts: Vec<(&'static str, String)>,
     versions: Vec<(String, String)>,
-    /// Languages the lab can run whose toolchain this run did not report.
-    not_run: Vec<&'static str>,
+    /// Every language the lab was asked for: its name, its version or why it did not run,
+    /// and how its worker was built.
+    langs: Vec<(&'static str, String, Option<String>)>,
     command: &'a str,
 }
 
@@ -115,7 +114,7 @@ fn bench_slide(input: &DeckInput<'_>) -> BenchTableSlide {
 }
 
 fn lab_slides(lab: &LabReport) -> Vec<(String, LabTableSlide)> {
-    runtimes(lab)
+    lab.runtimes()
         .into_iter()
         .map(|runtime| {
             let rows = lab
@@ -131,7 +130,7 @@ fn lab_slides(lab: &LabReport) -> Vec<(String, LabTableSlide)> {
                 })
                 .collect();
             let python = (runtime.as_str() == "python")
-                .then(|| python_line(&lab.python, lab.config.python_primes_below));
+                .then(|| python_line(&lab.python, lab.config.primes_below));
             (
                 format!("appendix-lab-{}", runtime.as_str()),
                 LabTableSlide {
@@ -203,20 +202,23 @@ fn machine_slide<'a>(input: &DeckInput<'a>) -> MachineSlide<'a> {
             }
         }
     }
-    if let Some(python) = &m.python {
-        add("python (lab)", python.trim_start_matches("Python "));
-    }
-    // SLOT(lab versions): the lab's per-language toolchain versions (Go, g++, Node, the
-    // free-threaded Python) join this list when the lab reports them.
-    let ran = runtimes(input.lab);
-    let not_run = ["go", "cpp", "js"]
-        .into_iter()
-        .filter(|key| !ran.iter().any(|r| r.as_str() == *key))
+    let langs = input
+        .lab
+        .langs
+        .iter()
+        .map(|l| {
+            let state = match (&l.skipped, &l.version) {
+                (Some(why), _) => format!("not run: {why}"),
+                (None, Some(version)) => version.clone(),
+                (None, None) => "ran; version unknown".to_owned(),
+            };
+            (l.runtime.as_str(), state, l.build.clone())
+        })
         .collect();
     MachineSlide {
         facts,
         versions,
-        not_run,
+        langs,
         command: input.command,
     }
 }
@@ -224,12 +226,10 @@ fn machine_slide<'a>(input: &DeckInput<'a>) -> MachineSlide<'a> {
 /// The appendix slides.
 pub(super) fn slides(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), DeckError> {
     let lab = input.lab;
-    let python_ran = lab.cells.iter().any(|c| c.runtime.as_str() == "python");
     slides.push(
         "appendix-columns",
         &ColumnsSlide {
             primes_below: lab.config.primes_below,
-            python_primes_below: python_ran.then_some(lab.config.python_primes_below),
             parts: lab.config.parts,
         },
     )?;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use askama::Template;
 
-use super::measured::runtimes;
 use super::{DeckError, DeckInput, Slides, Timed};
 use crate::bench::Mode;
 use crate::bench::lab::{LabCell, LabReport, Model, Runtime, Workload};
@@ -36,15 +35,13 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// A lab cell's wall time.
+    /// A lab cell's wall time: the median of its runs, their range and count.
     pub fn of(cell: &LabCell) -> Self {
-        // SLOT(lab --repeat): the lab's cells will carry a median `wall` with `wall_min` and
-        // `wall_max` over their runs; until then each cell is one run.
         Self {
             median: cell.wall,
-            low: cell.wall,
-            high: cell.wall,
-            runs: 1,
+            low: cell.wall_min.min(cell.wall),
+            high: cell.wall_max.max(cell.wall),
+            runs: cell.walls.len().max(1),
         }
     }
 
@@ -112,12 +109,12 @@ pub fn speedup_range(lab: &LabReport, cell: &LabCell) -> Option<(f64, f64)> {
     (hi > 0.0 && lo > 0.0).then(|| (base.low.as_secs_f64() / hi, base.high.as_secs_f64() / lo))
 }
 
-/// Runs behind each of the lab's numbers.
+/// The most runs behind any of the lab's numbers (cells over 2 s may have fewer).
 pub fn runs_per_cell(lab: &LabReport) -> usize {
     lab.cells
         .iter()
         .map(|c| Estimate::of(c).runs)
-        .min()
+        .max()
         .unwrap_or(1)
 }
 
@@ -167,7 +164,7 @@ impl Decision {
 pub(super) fn decisions(lab: &LabReport) -> Vec<Decision> {
     let mut rows = Vec::new();
     for &workload in &lab.config.workloads {
-        for runtime in runtimes(lab) {
+        for runtime in lab.runtimes() {
             let Some(base) = lab.cell(runtime, workload, Model::Sequential) else {
                 continue;
             };
@@ -296,7 +293,6 @@ struct DecisionSlide {
     /// Languages where no model computed faster than sequential.
     cores_idle: Vec<String>,
     runs: usize,
-    noise: String,
 }
 
 #[derive(Template)]
@@ -370,7 +366,8 @@ pub(super) fn slides(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), D
     )?;
     let runs = runs_per_cell(lab);
     let rows = decisions(lab);
-    let languages: Vec<String> = runtimes(lab)
+    let languages: Vec<String> = lab
+        .runtimes()
         .iter()
         .map(|r| r.as_str().to_owned())
         .collect();
@@ -407,11 +404,6 @@ pub(super) fn slides(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), D
             cores_idle,
             rows,
             runs,
-            noise: if runs <= 1 {
-                format!("{:.0}%", ONE_RUN_NOISE * 100.0)
-            } else {
-                format!("{:.0}%", NOISE_FLOOR * 100.0)
-            },
         },
     )?;
     slides.push(
@@ -465,7 +457,7 @@ pub fn conclusions(lab: &LabReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::lab::{LabConfig, PythonStatus};
+    use crate::bench::lab::{LabConfig, LangReport, PythonStatus};
     use crate::timeline::Timeline;
 
     fn est(ms: u64, low: u64, high: u64, runs: usize) -> Estimate {
@@ -514,6 +506,9 @@ mod tests {
             workers: 2,
             tasks: 8,
             wall: Duration::from_millis(wall_ms),
+            wall_min: Duration::from_millis(wall_ms),
+            wall_max: Duration::from_millis(wall_ms),
+            walls: vec![Duration::from_millis(wall_ms)],
             cpu: Duration::from_millis(wall_ms),
             peak_rss_kib: 20_000,
             ideal: Some(Duration::from_millis(wall_ms)),
@@ -524,6 +519,17 @@ mod tests {
     }
 
     fn lab(cells: Vec<LabCell>) -> LabReport {
+        let mut langs: Vec<LangReport> = Vec::new();
+        for cell in &cells {
+            if !langs.iter().any(|l| l.runtime == cell.runtime) {
+                langs.push(LangReport {
+                    runtime: cell.runtime,
+                    version: None,
+                    build: None,
+                    skipped: None,
+                });
+            }
+        }
         LabReport {
             config: LabConfig {
                 workloads: vec![Workload::Cpu],
@@ -531,6 +537,8 @@ mod tests {
             },
             cores: 2,
             cells,
+            spawn: Vec::new(),
+            langs,
             python: PythonStatus::NotRequested,
             interrupted: false,
         }

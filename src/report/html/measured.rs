@@ -13,7 +13,7 @@ use crate::bench::{BenchReport, BenchRun, Mode};
 use crate::report::charts::{self, Bar, Frame, Lane, Segment};
 use crate::report::human_duration;
 use crate::report::lab::human_memory;
-use crate::timeline::{Timeline, percentile};
+use crate::timeline::{Span, Timeline, percentile};
 
 #[derive(Template)]
 #[template(path = "title.html")]
@@ -272,36 +272,74 @@ fn flight_slide(bench: &BenchReport) -> Result<FlightSlide, DeckError> {
     })
 }
 
-/// The runtimes the lab ran, in the order of its cells.
-pub(super) fn runtimes(lab: &LabReport) -> Vec<Runtime> {
-    let mut seen = Vec::new();
-    for cell in &lab.cells {
-        if !seen.contains(&cell.runtime) {
-            seen.push(cell.runtime);
-        }
-    }
-    seen
-}
-
-/// A cell's tasks as lanes, one per task in order of start, each bar from its start to its
-/// end (lighter until its first byte, for http), times in `factor`s of a second.
+/// A cell's tasks as lanes, times in `factor`s of a second. When every task names the worker
+/// (thread or process) that ran it and no worker ran two at once, one lane per worker, in
+/// order of first start; else one lane per task. Each bar runs from the task's start to its end: lighter until its first byte
+/// for http; for computing tasks that measured their CPU time, solid for as long as that time,
+/// lighter for the rest (the time it spent waiting for the lock or a core).
 fn task_lanes(cell: &LabCell, color: usize, factor: f64, task_word: &str) -> Vec<Lane> {
     let at = |d: Duration| d.as_secs_f64() * factor;
-    // SLOT(lab workers): when spans carry a worker (thread or process id) and a per-task CPU
-    // time, lanes become workers and the CPU time is drawn solid inside each bar.
-    cell.timeline
-        .spans()
+    let spans = cell.timeline.spans();
+    let segment = |i: usize, span: &Span| Segment {
+        start: at(span.start),
+        end: at(span.end),
+        mark: match (span.first_byte, span.cpu) {
+            (Some(first_byte), _) => Some(at(first_byte)),
+            (None, Some(cpu)) => Some(at(span.end.saturating_sub(cpu).max(span.start))),
+            (None, None) => None,
+        },
+        color,
+        text: Some(format!("{task_word} {}", i + 1)),
+    };
+    // A worker that ran tasks at once (an event loop) gets no lane of its own: its tasks would
+    // hide each other.
+    let mut by_worker: std::collections::BTreeMap<u32, Vec<&Span>> = Default::default();
+    for span in spans {
+        if let Some(worker) = span.worker {
+            by_worker.entry(worker).or_default().push(span);
+        }
+    }
+    let one_at_a_time = by_worker.values_mut().all(|mine| {
+        mine.sort_by_key(|s| s.start);
+        mine.windows(2).all(|w| w[1].start >= w[0].end)
+    });
+    if spans.is_empty() || spans.iter().any(|s| s.worker.is_none()) || !one_at_a_time {
+        return spans
+            .iter()
+            .enumerate()
+            .map(|(i, span)| Lane {
+                label: format!("{task_word} {}", i + 1),
+                segments: vec![Segment {
+                    text: None,
+                    ..segment(i, span)
+                }],
+            })
+            .collect();
+    }
+    let worker_word = match cell.model {
+        Model::Processes => "process",
+        Model::Threads => "thread",
+        _ => "worker",
+    };
+    let mut workers: Vec<u32> = Vec::new();
+    for span in spans {
+        if let Some(worker) = span.worker
+            && !workers.contains(&worker)
+        {
+            workers.push(worker);
+        }
+    }
+    workers
         .iter()
         .enumerate()
-        .map(|(i, span)| Lane {
-            label: format!("{task_word} {}", i + 1),
-            segments: vec![Segment {
-                start: at(span.start),
-                end: at(span.end),
-                mark: span.first_byte.map(at),
-                color,
-                text: None,
-            }],
+        .map(|(k, worker)| Lane {
+            label: format!("{worker_word} {}", k + 1),
+            segments: spans
+                .iter()
+                .enumerate()
+                .filter(|(_, span)| span.worker == Some(*worker))
+                .map(|(i, span)| segment(i, span))
+                .collect(),
         })
         .collect()
 }
@@ -439,6 +477,8 @@ struct LanguageSlide {
 #[template(path = "memory.html")]
 struct MemorySlide {
     tasks: usize,
+    /// Whether the chart is the spawn workload's bytes per task (else the sleep job's peaks).
+    spawn: bool,
     chart: Option<Figure>,
 }
 
@@ -499,7 +539,19 @@ fn gil_slide(lab: &LabReport) -> Result<GilSlide, DeckError> {
             2,
         ));
     }
-    let figures = lane_figures(&shown, "part", (580, 400))?;
+    if let Some(free) = lab.cell(Runtime::PythonNoGil, Workload::Cpu, Model::Threads) {
+        shown.push((
+            free,
+            format!("free-threaded, threads: {}", human_duration(free.wall)),
+            5,
+        ));
+    }
+    let size = if shown.len() > 2 {
+        (380, 400)
+    } else {
+        (580, 400)
+    };
+    let figures = lane_figures(&shown, "part", size)?;
     let median_part = |c: &LabCell| {
         let sorted = c.timeline.sorted_durations();
         (!sorted.is_empty()).then(|| human_duration(percentile(&sorted, 50.0)))
@@ -530,7 +582,7 @@ fn event_loop_slide(lab: &LabReport) -> Result<EventLoopSlide, DeckError> {
         .unwrap_or(Workload::Sleep);
     let mut shown = Vec::new();
     let mut rows = Vec::new();
-    for (i, runtime) in runtimes(lab).into_iter().enumerate() {
+    for (i, runtime) in lab.runtimes().into_iter().enumerate() {
         let Some(cell) = lab.cell(runtime, workload, Model::Async) else {
             continue;
         };
@@ -558,7 +610,7 @@ fn event_loop_slide(lab: &LabReport) -> Result<EventLoopSlide, DeckError> {
         "sleep"
     };
     Ok(EventLoopSlide {
-        figures: lane_figures(&shown, word, (580, 330))?,
+        figures: lane_figures(&shown, word, (580, 270))?,
         tasks: lab.config.tasks,
         workload: workload.as_str(),
         rows,
@@ -685,29 +737,30 @@ fn language_slide(lab: &LabReport, language: &Language) -> Result<LanguageSlide,
         .iter()
         .filter(|c| c.runtime.as_str() == language.key)
         .collect();
-    let mut measured = Vec::new();
+    // One chart: every workload and model of the language.
+    let mut rows = Vec::new();
     for &workload in &lab.config.workloads {
-        let rows = speedup_bars(lab, ran.iter().copied(), workload);
-        if rows.is_empty() {
-            continue;
+        for mut bar in speedup_bars(lab, ran.iter().copied(), workload) {
+            let model = bar.label.rsplit(' ').next().unwrap_or_default().to_owned();
+            bar.label = format!("{} {model}", workload.as_str());
+            rows.push(bar);
         }
-        let title = format!(
-            "{} {}: speedup over sequential",
-            language.name,
-            workload.as_str()
-        );
+    }
+    let mut measured = Vec::new();
+    if !rows.is_empty() {
+        let title = format!("{}: speedup over sequential", language.name);
         let desc = format!(
-            "{}'s models on the {} workload: measured speedup, ideal as an outline.",
-            language.name,
-            workload.as_str()
+            "{}'s models on each workload: median speedup over its sequential run, the ideal \
+             as an outline.",
+            language.name
         );
         measured.push(Figure::new(
-            format!("speedup-{}-{}", language.key, workload.as_str()),
+            format!("speedup-{}", language.key),
             charts::bars(
                 &Frame {
                     title: &title,
                     desc: &desc,
-                    size: (580, 90 + 40 * rows.len() as u32),
+                    size: (580, (90 + 34 * rows.len() as u32).clamp(300, 540)),
                 },
                 &rows,
                 "times faster than sequential",
@@ -728,49 +781,82 @@ fn language_slide(lab: &LabReport, language: &Language) -> Result<LanguageSlide,
 }
 
 fn memory_slide(lab: &LabReport) -> Result<MemorySlide, DeckError> {
-    // SLOT(lab spawn table): when the lab reports N concurrent sleeps per language (wall, peak
-    // RSS, bytes per task), this slide shows that table instead of the sleep job's peaks.
-    let rows: Vec<Bar> = lab
-        .cells
+    // The spawn workload when it ran: N tasks at once per language, bytes per task.
+    let spawn: Vec<Bar> = lab
+        .spawn
         .iter()
-        .filter(|c| c.workload == Workload::Sleep && c.ok())
-        .map(|c| {
-            let mb = c.peak_rss_kib as f64 * 1024.0 / 1e6;
-            Bar {
+        .filter_map(|row| {
+            let bytes = row.bytes_per_task()?;
+            Some(Bar {
+                label: format!("{} {}", row.runtime.as_str(), row.engine),
+                value: bytes / 1024.0,
+                spread: None,
+                ideal: None,
+                text: format!("{:.1} KiB", bytes / 1024.0),
+                color: model_color(row.model),
+            })
+        })
+        .collect();
+    let (bars, spawned, title, x_desc, caption) = if spawn.is_empty() {
+        let rows = lab
+            .cells
+            .iter()
+            .filter(|c| c.workload == Workload::Sleep && c.ok())
+            .map(|c| Bar {
                 label: format!("{} {}", c.runtime.as_str(), c.model.as_str()),
-                value: mb,
+                value: c.peak_rss_kib as f64 * 1024.0 / 1e6,
                 spread: None,
                 ideal: None,
                 text: human_memory(c.peak_rss_kib),
                 color: model_color(c.model),
-            }
-        })
-        .collect();
-    let chart = if rows.is_empty() {
+            })
+            .collect();
+        (
+            rows,
+            false,
+            "peak memory of the sleep job",
+            "MB, peak resident",
+            "Summed over the job's processes.",
+        )
+    } else {
+        (
+            spawn,
+            true,
+            "what one waiting task costs",
+            "KiB per task: (peak − baseline) / tasks",
+            "Tasks started at once, each sleeping 1 s; threads are OS threads.",
+        )
+    };
+    let tasks = if spawned {
+        lab.spawn.iter().map(|r| r.tasks).max().unwrap_or(0)
+    } else {
+        lab.config.tasks as u64
+    };
+    let chart = if bars.is_empty() {
         None
     } else {
         let desc = format!(
-            "Peak resident memory of the sleep job ({} waiting tasks) under each language and \
-             model, summed over its processes.",
-            lab.config.tasks
+            "{title}: {tasks} tasks that only wait, per language and model{}.",
+            if spawned {
+                ", the peak resident memory over the baseline divided by the tasks"
+            } else {
+                ", summed over the job's processes"
+            }
         );
         let svg = charts::bars(
             &Frame {
-                title: "peak memory of the sleep job",
+                title,
                 desc: &desc,
-                size: (690, (90 + 34 * rows.len() as u32).clamp(300, 540)),
+                size: (690, (90 + 34 * bars.len() as u32).clamp(300, 560)),
             },
-            &rows,
-            "MB, peak resident",
+            &bars,
+            x_desc,
         )?;
-        Some(Figure::new(
-            "memory",
-            svg,
-            "Summed over the job's processes.",
-        ))
+        Some(Figure::new("memory", svg, caption))
     };
     Ok(MemorySlide {
-        tasks: lab.config.tasks,
+        tasks: usize::try_from(tasks).unwrap_or(usize::MAX),
+        spawn: spawned,
         chart,
     })
 }
