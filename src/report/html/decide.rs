@@ -256,12 +256,13 @@ pub fn gil_verdict(lab: &LabReport) -> GilVerdict {
 
 /// One waiting workload in one language: how far one thread's event loop got.
 pub(super) struct WaitFinding {
-    language: String,
     workload: &'static str,
-    speedup: String,
+    /// Each language's async speedup: `rust 9.7x`.
+    speedups: Vec<String>,
+    /// The ideal speedup (the same for every language: the same waits).
     ideal: String,
-    /// Whether it reached at least half of the ideal.
-    near_ideal: bool,
+    /// Languages below half of the ideal.
+    far: Vec<String>,
 }
 
 /// The xkcd fetch in one line of numbers.
@@ -285,7 +286,10 @@ struct UseCasesSlide {
 #[derive(Template)]
 #[template(path = "decision.html")]
 struct DecisionSlide {
-    rows: Vec<Decision>,
+    /// The workloads, as column heads: `waiting (sleep)`.
+    columns: Vec<String>,
+    /// One row per language: its decision for each column's workload, if it ran it.
+    table: Vec<(String, Vec<Option<Decision>>)>,
     /// Languages where one thread's event loop was among the best for every waiting workload.
     loop_enough: Vec<String>,
     /// Languages whose best computing model beat sequential: `(language, models)`.
@@ -336,19 +340,42 @@ fn cpu_speedup(lab: &LabReport, runtime: Runtime, model: Model) -> Option<String
 
 /// Conclusions are drawn from the lab; the waiting findings from every language's async cell.
 fn wait_findings(lab: &LabReport) -> Vec<WaitFinding> {
-    lab.cells
+    lab.config
+        .workloads
         .iter()
-        .filter(|c| c.model == Model::Async && c.workload != Workload::Cpu && c.ok())
-        .filter_map(|c| {
-            let speedup = lab.speedup(c)?;
-            let ideal = lab.ideal_speedup(c)?;
-            Some(WaitFinding {
-                language: c.runtime.as_str().to_owned(),
-                workload: c.workload.as_str(),
-                speedup: format!("{speedup:.1}x"),
-                ideal: format!("{ideal:.1}x"),
-                near_ideal: speedup >= 0.5 * ideal,
-            })
+        .filter(|w| **w != Workload::Cpu)
+        .filter_map(|&workload| {
+            let mut finding = WaitFinding {
+                workload: workload.as_str(),
+                speedups: Vec::new(),
+                ideal: String::new(),
+                far: Vec::new(),
+            };
+            let mut ideals = Vec::new();
+            for cell in lab
+                .cells
+                .iter()
+                .filter(|c| c.model == Model::Async && c.workload == workload && c.ok())
+            {
+                let (Some(speedup), Some(ideal)) = (lab.speedup(cell), lab.ideal_speedup(cell))
+                else {
+                    continue;
+                };
+                let language = cell.runtime.as_str();
+                finding.speedups.push(format!("{language} {speedup:.1}x"));
+                if speedup < 0.5 * ideal {
+                    finding.far.push(language.to_owned());
+                }
+                ideals.push(ideal);
+            }
+            let low = ideals.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ideals.iter().copied().fold(0.0, f64::max);
+            finding.ideal = if (high - low).abs() < 0.05 {
+                format!("{high:.1}x")
+            } else {
+                format!("{low:.1}x–{high:.1}x")
+            };
+            (!finding.speedups.is_empty()).then_some(finding)
         })
         .collect()
 }
@@ -396,13 +423,50 @@ pub(super) fn slides(slides: &mut Slides, input: &DeckInput<'_>) -> Result<(), D
         .filter(|d| d.best.is_empty())
         .map(|d| d.language.clone())
         .collect();
+    let columns = lab
+        .config
+        .workloads
+        .iter()
+        .filter(|w| rows.iter().any(|d| d.workload == w.as_str()))
+        .map(|w| w.as_str())
+        .collect::<Vec<_>>();
+    let mut rows: Vec<Option<Decision>> = rows.into_iter().map(Some).collect();
+    let table = languages
+        .iter()
+        .map(|language| {
+            let cells = columns
+                .iter()
+                .map(|workload| {
+                    rows.iter_mut()
+                        .find(|d| {
+                            d.as_ref()
+                                .is_some_and(|d| &d.language == language && d.workload == *workload)
+                        })
+                        .and_then(Option::take)
+                })
+                .collect();
+            (language.clone(), cells)
+        })
+        .collect();
+    let columns = columns
+        .iter()
+        .map(|w| {
+            let kind = if *w == Workload::Cpu.as_str() {
+                "computing"
+            } else {
+                "waiting"
+            };
+            format!("{kind} ({w})")
+        })
+        .collect();
     slides.push(
         "decision",
         &DecisionSlide {
             loop_enough,
             cores_paid,
             cores_idle,
-            rows,
+            columns,
+            table,
             runs,
         },
     )?;
