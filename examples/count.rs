@@ -23,31 +23,39 @@
 
 use std::time::{Duration, Instant};
 
+// lesson:begin count
 async fn count() {
     println!("one");
     tokio::time::sleep(Duration::from_secs(1)).await;
     println!("two");
 }
+// lesson:end count
 
+// lesson:begin count_blocking
 fn count_blocking() {
     println!("one");
     std::thread::sleep(Duration::from_secs(1));
     println!("two");
 }
+// lesson:end count_blocking
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let start = Instant::now();
+    // lesson:begin count_gathered
     tokio::join!(count(), count(), count());
+    // lesson:end count_gathered
     println!(
         "async: time elapsed: {:.2} seconds",
         start.elapsed().as_secs_f64()
     );
 
     let start = Instant::now();
+    // lesson:begin count_in_turn
     for _ in 0..3 {
         count_blocking();
     }
+    // lesson:end count_in_turn
     println!(
         "blocking: time elapsed: {:.2} seconds",
         start.elapsed().as_secs_f64()

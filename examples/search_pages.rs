@@ -19,6 +19,7 @@ use gather::fetch::{ClientConfig, build_client};
 use gather::input::UrlTemplate;
 use gather::serve::{Latency, ServeConfig, Server};
 
+// lesson:begin fetch
 async fn fetch(client: &reqwest::Client, search: &UrlTemplate, name: &str) -> String {
     let url = search.render(name).expect("a valid URL");
     let response = client
@@ -31,6 +32,7 @@ async fn fetch(client: &reqwest::Client, search: &UrlTemplate, name: &str) -> St
     let heading = page.lines().find(|l| l.starts_with("<h1>")).unwrap_or("");
     format!("{name}: {status}, {heading}")
 }
+// lesson:end fetch
 
 #[tokio::main]
 async fn main() {
@@ -47,13 +49,17 @@ async fn main() {
     let names = ["Yash", "KOSS", "Your Name"];
 
     let start = Instant::now();
+    // lesson:begin search_in_turn
     for name in names {
         println!("{}", fetch(&client, &search, name).await);
     }
+    // lesson:end search_in_turn
     let sequential = start.elapsed();
 
     let start = Instant::now();
+    // lesson:begin search_gathered
     join_all(names.map(|name| fetch(&client, &search, name))).await;
+    // lesson:end search_gathered
     let concurrent = start.elapsed();
 
     println!("one after another: {:.2} s", sequential.as_secs_f64());

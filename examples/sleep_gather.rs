@@ -10,24 +10,30 @@
 
 use std::time::{Duration, Instant};
 
+// lesson:begin sleep_coro
 async fn sleep_coro(seconds: u64) {
     tokio::time::sleep(Duration::from_secs(seconds)).await;
 }
+// lesson:end sleep_coro
 
 #[tokio::main]
 async fn main() {
+    let start = Instant::now();
+    // lesson:begin sleep_in_turn
     // A Rust future, like a Python coroutine object, does nothing until it is awaited.
     let (one, two, three) = (sleep_coro(1), sleep_coro(2), sleep_coro(3));
-    let start = Instant::now();
     one.await;
     two.await;
     three.await;
+    // lesson:end sleep_in_turn
     println!(
         "awaited in turn: Time Taken {:.2} s",
         start.elapsed().as_secs_f64()
     );
 
     let start = Instant::now();
+    // lesson:begin sleep_gathered
     tokio::join!(sleep_coro(1), sleep_coro(2), sleep_coro(3));
+    // lesson:end sleep_gathered
     println!("joined: Time Taken {:.2} s", start.elapsed().as_secs_f64());
 }

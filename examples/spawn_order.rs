@@ -38,10 +38,12 @@
 
 use std::time::Duration;
 
+// lesson:begin foo
 async fn foo(text: &str) {
     println!("{text}");
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
+// lesson:end foo
 
 async fn fetch_data() -> &'static str {
     println!("Start fetching");
@@ -72,10 +74,12 @@ fn main() {
     };
     runtime().block_on(async {
         println!("-- spawn, print, then await the task");
+        // lesson:begin task_print_first
         println!("I am Main");
         let task = tokio::spawn(foo("I am foo"));
         println!("finished");
         task.await.expect("foo runs");
+        // lesson:end task_print_first
 
         println!("-- spawn, then await the task at once");
         println!("I am Main");
@@ -83,11 +87,13 @@ fn main() {
         println!("finished");
 
         println!("-- spawn, then sleep 0.5 s: the task runs while main sleeps");
+        // lesson:begin task_sleep_first
         println!("I am Main");
         let task = tokio::spawn(foo("I am foo"));
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!("finished");
         task.await.expect("foo runs");
+        // lesson:end task_sleep_first
 
         println!("-- two tasks interleave while main awaits the first");
         let fetch = tokio::spawn(fetch_data());

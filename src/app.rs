@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::bench::lab::{self, LabConfig, LabError, LabReport};
+use crate::bench::lessons::{self, LessonConfig, LessonError};
 use crate::bench::{self, BenchConfig, BenchError, BenchReport};
 use crate::cli::{
-    BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, ServeArgs,
+    BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, MergeArgs, ServeArgs,
+    SummaryCommand,
 };
 use crate::fetch::{self, FailureSpool, FetchError};
 use crate::report::{self, Progress};
@@ -25,16 +27,19 @@ pub enum Status {
     Success,
     /// Some items failed.
     SomeFailed,
+    /// Some items failed, and `--fail-exit` asked for this exit code.
+    SomeFailedExit(u8),
     /// Stopped by Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
 }
 
 impl Status {
-    /// The process exit code: 0, 1 or 130.
+    /// The process exit code: 0, 1 (or `--fail-exit`'s) or 130.
     pub fn code(self) -> u8 {
         match self {
             Status::Success => 0,
             Status::SomeFailed => 1,
+            Status::SomeFailedExit(code) => code,
             Status::Interrupted => 130,
         }
     }
@@ -55,9 +60,12 @@ pub enum AppError {
     /// The lab could not run.
     #[error(transparent)]
     Lab(#[from] LabError),
-    /// A chart of the report could not be drawn.
+    /// The lessons' demos could not run.
     #[error(transparent)]
-    Chart(#[from] report::charts::ChartError),
+    Lessons(#[from] LessonError),
+    /// The deck could not be made.
+    #[error(transparent)]
+    Deck(#[from] report::html::DeckError),
     /// An output file (`--trace`, `--report`, `--har`) could not be written.
     #[error("cannot write {}", path.display())]
     Write {
@@ -66,6 +74,17 @@ pub enum AppError {
         /// The OS error.
         source: io::Error,
     },
+    /// An input file (`summary merge`) could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Summaries that do not merge.
+    #[error(transparent)]
+    Merge(#[from] report::MergeError),
     /// `lab-worker` was given something that is not a job.
     #[error("lab-worker: stdin is not a lab job")]
     Job(#[source] serde_json::Error),
@@ -117,13 +136,44 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
         Command::Fetch(args) => run_fetch(args).await,
         Command::Serve(args) => run_serve(args).await,
         Command::Bench(args) => run_bench(args).await,
+        Command::Summary(SummaryCommand::Merge(args)) => run_merge(args),
         Command::LabWorker => run_lab_worker().await,
     }
 }
 
+/// `gather summary merge`: reads every summary, then adds them up.
+fn run_merge(args: MergeArgs) -> Result<Status, AppError> {
+    let mut summaries = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let bytes = std::fs::read(path).map_err(|source| AppError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let value =
+            serde_json::from_slice(&bytes).map_err(|e| report::MergeError::NotASummary {
+                file: path.display().to_string(),
+                what: format!("not JSON: {e}"),
+            })?;
+        summaries.push((path.display().to_string(), value));
+    }
+    let merged = report::merge(summaries)?;
+    if args.json {
+        print(&format!("{:#}\n", report::merged_json(&merged)));
+    } else {
+        print(&report::merged_text(&merged));
+    }
+    Ok(if merged.complete() {
+        Status::Success
+    } else {
+        Status::SomeFailed
+    })
+}
+
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
-    let (json, quiet, har_path) = (args.json, args.quiet, args.har.clone());
+    let (json, quiet, har_path, fail_exit) =
+        (args.json, args.quiet, args.har.clone(), args.fail_exit);
     let mut config = args.into_config()?;
+    let shard = config.shard;
     config.policy.exchanges = har_path.is_some();
     if let Some(cap) = fetch::descriptor_cap(config.concurrency, config.threads) {
         eprintln!(
@@ -155,16 +205,27 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
         write_json(out, &report::har(&har_entries))?;
     }
     if let Some(spool) = spool {
+        let mut totals = report::summary_json(&summary, &out);
+        // What `gather summary merge` needs to add up the shards of one job.
+        totals["shard"] = shard.map(|s| s.to_string()).into();
+        totals["started_at"] = humantime::format_rfc3339_millis(run_start)
+            .to_string()
+            .into();
+        totals["finished_at"] = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+            .to_string()
+            .into();
         let (failures, error) = spool.read();
         if let Some(error) = error {
             eprintln!("gather: some failures could not be kept for --json: {error}");
         }
-        print_with(|stdout| report::write_summary_json(stdout, &summary, &out, failures));
+        print_with(|stdout| report::write_summary_json(stdout, &totals, failures));
     } else {
         print(&report::summary_text(&summary, &out));
     }
     Ok(if summary.interrupted {
         Status::Interrupted
+    } else if summary.failed > 0 && fail_exit != 1 {
+        Status::SomeFailedExit(fail_exit)
     } else if summary.failed > 0 {
         Status::SomeFailed
     } else {
@@ -208,11 +269,11 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
         None => {}
     }
-    let (json, trace, report_path, python) = (
+    let (json, trace, report_path, lesson_scale) = (
         args.json,
         args.trace.clone(),
         args.report.clone(),
-        args.python,
+        args.lesson_scale,
     );
     let config = args.into_config()?;
     let trace_out = trace.as_deref().map(Output::create).transpose()?;
@@ -236,14 +297,13 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             eprintln!("gather bench: running the lab for the report ...");
             let lab = lab::run(
                 LabConfig {
-                    python,
                     exe: worker_exe()?,
                     ..LabConfig::default()
                 },
-                cancel,
+                cancel.clone(),
             )
             .await?;
-            write_report(out, &result, &lab)?
+            write_report(out, &result, &lab, lesson_scale, cancel).await?
         }
         Some(out) => not_written(&out),
         None => result.interrupted,
@@ -258,12 +318,17 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
 }
 
 async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
-    let (json, trace, report_path) = (args.json, args.trace.clone(), args.report.clone());
+    let (json, trace, report_path, lesson_scale) = (
+        args.json,
+        args.trace.clone(),
+        args.report.clone(),
+        args.lesson_scale,
+    );
     let config = args.into_config(worker_exe()?)?;
     let trace_out = trace.as_deref().map(Output::create).transpose()?;
     let report_out = report_path.as_deref().map(Output::create).transpose()?;
     let cancel = cancel_on_signal();
-    let (tasks, latency) = (config.tasks as u64, config.latency);
+    let latency = config.latency;
     let result = lab::run(config, cancel.clone()).await?;
     if json {
         print(&format!("{:#}\n", report::lab_json(&result)));
@@ -288,16 +353,16 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
             eprintln!("gather bench lab: timing the xkcd fetch for the report ...");
             let bench = bench::run(
                 BenchConfig {
-                    count: tasks,
+                    count: REPORT_COMICS,
                     latency,
                     concurrency: None,
                     url: None,
                     timelines: true,
                 },
-                cancel,
+                cancel.clone(),
             )
             .await?;
-            write_report(out, &bench, &result)?
+            write_report(out, &bench, &result, lesson_scale, cancel).await?
         }
         Some(out) => not_written(&out),
         None => result.interrupted,
@@ -382,14 +447,60 @@ fn not_written(out: &Output) -> bool {
     true
 }
 
-/// Writes the report of both halves, or nothing if either was interrupted; returns whether
-/// one was.
-fn write_report(out: Output, bench: &BenchReport, lab: &LabReport) -> Result<bool, AppError> {
+/// The comics of the xkcd fetch that `bench lab --report` times: the seeds' 1 to 200.
+const REPORT_COMICS: u64 = 200;
+
+/// This process's command line, quoted for a POSIX shell where needed.
+fn command_line() -> String {
+    std::env::args()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+            if plain {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Times the lessons' demos, then writes the deck of everything, or nothing if any part was
+/// interrupted; returns whether one was.
+async fn write_report(
+    out: Output,
+    bench: &BenchReport,
+    lab: &LabReport,
+    lesson_scale: f64,
+    cancel: CancellationToken,
+) -> Result<bool, AppError> {
     if bench.interrupted || lab.interrupted {
         return Ok(not_written(&out));
     }
+    eprintln!("gather: timing the lessons' demos for the report ...");
+    let lessons = lessons::run(
+        LessonConfig {
+            scale: lesson_scale,
+            ..LessonConfig::default()
+        },
+        cancel,
+    )
+    .await?;
+    if lessons.interrupted {
+        return Ok(not_written(&out));
+    }
     let machine = bench::machine::Machine::detect(&lab.python);
-    let html = report::html_report(bench, lab, &machine)?;
+    let command = command_line();
+    let html = report::html_report(&report::html::DeckInput {
+        bench,
+        lab,
+        lessons: Some(&lessons),
+        machine: &machine,
+        command: &command,
+    })?;
     let path = out.path.clone();
     out.write(html.as_bytes())?;
     eprintln!("gather: wrote the report to {}", path.display());

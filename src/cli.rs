@@ -10,18 +10,21 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchConfig;
-use crate::bench::lab::{LabConfig, Workload};
+use crate::bench::lab::lang::cache_dir;
+use crate::bench::lab::{DEFAULT_PYTHON, LabConfig, Lang, Workload};
 use crate::bench::sleep::SleepConfig;
 use crate::duration::{self, DurationError};
 use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
-use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
+use crate::input::{
+    IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
+};
 use crate::rate::RateError;
 use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0    every item saved (or already there)
-  1    some items failed; the others were saved
+  1    some items failed; the others were saved (--fail-exit sets another code)
   2    usage or setup error (bad template, ids, output directory); nothing fetched
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP); the summary covers what finished";
 
@@ -80,7 +83,7 @@ Examples:
   gather bench                                  # 200 comics at 100ms: sequential vs concurrent
   gather bench --count 1000 --latency 20ms -c 100
   gather bench --url 'https://xkcd.com/{id}/info.0.json' --count 50
-  gather bench -n 50 --report report.html --python   # + the lab, as one HTML presentation
+  gather bench -n 50 --report report.html --python   # + the lab and the demos, as a deck of slides
   gather bench -n 50 --trace bench.json         # open in https://ui.perfetto.dev
 
 Without --url, bench starts the built-in server in-process on a free loopback port, so it
@@ -113,9 +116,43 @@ pub enum Command {
     /// Time the xkcd job sequentially and concurrently against the built-in server.
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
+    /// Work with `gather fetch --json` summaries: merge a sharded job's into one.
+    #[command(subcommand)]
+    Summary(SummaryCommand),
     /// Run one lab job read as JSON from stdin (the lab's worker processes).
     #[command(name = "lab-worker", hide = true)]
     LabWorker,
+}
+
+/// `gather summary`.
+#[derive(Debug, Subcommand)]
+pub enum SummaryCommand {
+    /// Add up the --json summaries of one job's shards: totals, failures, the wall span, and
+    /// which shards were interrupted, given twice or missing.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+}
+
+const MERGE_HELP: &str = "\
+Examples:
+  gather summary merge res_*.json
+  gather summary merge --json res_*.json > job.json
+
+Exit codes:
+  0    every shard there once, none interrupted, no item failed
+  1    some items failed, or shards are missing, repeated or interrupted
+  2    a file is unreadable, not a summary, or of another job";
+
+/// `gather summary merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The summaries: files written by `gather fetch --json` (one per shard).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print the merged summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `gather fetch`.
@@ -162,10 +199,26 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
-    /// Fetch only share K of N of the items (1-based, round-robin by position), e.g. 2/8: N
-    /// machines each run one shard into the same layout.
-    #[arg(long, value_name = "K/N")]
+    /// Fetch only share K of N of the items (1-based), e.g. 2/8: N machines each run one shard
+    /// into the same layout. `auto` reads K and N from a Slurm job array or a Kubernetes
+    /// Indexed Job (see the README).
+    #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
+
+    /// How items are dealt to shards: round-robin by position (even shares), or by a stable
+    /// hash of each item's key (an item keeps its shard when the list grows).
+    #[arg(long, value_name = "HOW", value_enum, default_value_t = ShardByArg::Position, requires = "shard")]
+    pub shard_by: ShardByArg,
+
+    /// With --shard auto: how many shards (a Kubernetes Indexed Job's completions; Slurm's
+    /// arrays say it themselves). Also read from GATHER_SHARD_COUNT.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "shard")]
+    pub shard_count: Option<u64>,
+
+    /// The exit code when some items failed (default 1); 0 for job arrays where an expected
+    /// 404 must not mark the task failed. Crashes, setup errors and interrupts keep theirs.
+    #[arg(long, value_name = "CODE", default_value_t = 1)]
+    pub fail_exit: u8,
 
     /// Fetch items again even if their files exist.
     #[arg(short, long)]
@@ -388,9 +441,15 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Also run the lab (default sizes) and write everything as one HTML presentation to FILE.
+    /// Also run the lab (default sizes) and the lessons' demos, and write everything as one
+    /// HTML deck of slides to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// With --report: the lessons' demos run with every wait times this (1: their real seconds).
+    #[arg(long, value_name = "FACTOR", default_value_t = crate::bench::lessons::DEFAULT_SCALE,
+          value_parser = lesson_scale, requires = "report")]
+    pub lesson_scale: f64,
 
     /// With --report: run the lab's Python side too (python3; aiohttp if installed).
     #[arg(long, requires = "report")]
@@ -406,44 +465,68 @@ pub enum BenchWorkload {
     )]
     Sleep(SleepArgs),
     /// The concurrency lab: sleep, http and cpu work under sequential, async, threads and
-    /// processes, with CPU time and memory; --python adds asyncio, threading and multiprocessing.
+    /// processes in Rust, Python, Go, C++ and JavaScript, with CPU time and memory.
     #[command(after_help = LAB_HELP)]
     Lab(LabArgs),
 }
 
 const LAB_HELP: &str = "\
 Examples:
-  gather bench lab                               # the whole matrix, in a few seconds
-  gather bench lab --python                      # and the same jobs in Python, side by side
+  gather bench lab                               # every language found, every model
+  gather bench lab --langs rust,go --repeat 5    # two languages, five runs per cell
+  gather bench lab --python /usr/bin/python3.14t # a free-threaded Python
   gather bench lab --workloads cpu --primes 20000000 --parts 16
+  gather bench lab --workloads spawn --spawn 1000000 # what a task costs, per language
   gather bench lab -n 100 --sleep 50ms..150ms --latency 20ms --json
   gather bench lab --trace lab.json              # every task on its slot: ui.perfetto.dev
-  gather bench lab --python --report report.html # the presentation, with this run's charts
+  gather bench lab --report deck.html            # the deck of slides, with this run's numbers
 
-Models: sequential (one after another), async (tokio current_thread, like asyncio), async-mt
-(tokio's multi-threaded runtime), threads (a pool of OS threads, blocking calls), processes
-(gather worker processes, one share each). Each cell runs in a fresh process; cpu is the CPU
-time of its processes, mem their summed peak resident memory, ideal the zero-overhead time.";
+Languages: rust (gather itself), python (python3, or --python PATH; a free-threaded
+python3.14t/3.13t on the PATH runs as python-nogil too), go (go build), cpp (g++ -O2
+-std=c++20 -pthread, standalone asio), js (node). Go and C++ workers are built on first use
+into ~/.cache/gather/lab (GATHER_CACHE_DIR to move it); a missing toolchain skips its rows.
+
+Models: sequential (one after another), async (one thread's event loop: tokio current_thread,
+asyncio, goroutines on GOMAXPROCS=1, asio coroutines, Promise.all), async-mt (the same on every
+core: tokio multi_thread, goroutines on GOMAXPROCS=cores, asio on a thread pool), threads (a
+pool of OS threads, blocking calls: std::thread, threading, worker_threads; one per task, one
+per core for cpu), processes (worker processes, one round-robin share each).
+
+Columns: wall is the median of the cell's runs, with the fastest and slowest (--repeat; by
+default 3 runs for cells under 2 s, else 1); speedup is the sequential median over this median,
+marked ~ when the two cells' ranges overlap (within noise); ideal is the zero-overhead time,
+from the configuration for sleep and http and from the same language's sequential run for
+cpu; cpu is user+system CPU time of the cell's processes; cores is cpu / wall; mem is the peak
+resident memory of the cell's processes, summed (pages they share are counted once per
+process). Spawn rows: N sleeps of 1 s at once, and bytes per task = (peak - baseline) / N.";
 
 /// `gather bench lab`.
 #[derive(Debug, Args)]
 pub struct LabArgs {
-    /// Workloads to run, comma-separated.
+    /// Workloads to run, comma-separated (spawn: many sleeping tasks at once, for memory).
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
-        default_value = "sleep,http,cpu"
+        default_value = "sleep,http,cpu,spawn"
     )]
     pub workloads: Vec<LabWorkload>,
+
+    /// Languages to run, comma-separated: rust, python, go, cpp, js (default: every one found).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub langs: Option<Vec<String>>,
+
+    /// The Python interpreter to run (default: python3). Alone, as before: same as the default.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = DEFAULT_PYTHON)]
+    pub python: Option<PathBuf>,
 
     /// Tasks in the sleep and http workloads.
     #[arg(short = 'n', long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub tasks: u32,
 
-    /// How long each sleep task waits: fixed (100ms) or uniform random (50ms..150ms).
-    #[arg(long, value_name = "DURATION[..DURATION]", default_value = "100ms")]
+    /// How long each sleep task waits: fixed (50ms) or uniform random (20ms..80ms).
+    #[arg(long, value_name = "DURATION[..DURATION]", default_value = "50ms")]
     pub sleep: String,
 
     /// The built-in server's latency for the http workload.
@@ -451,26 +534,21 @@ pub struct LabArgs {
         short,
         long,
         value_name = "DURATION[..DURATION]",
-        default_value = "100ms"
+        default_value = "50ms"
     )]
     pub latency: String,
 
-    /// The cpu workload counts the primes below N by trial division.
-    #[arg(long, value_name = "N", default_value_t = 3_000_000,
+    /// The cpu workload counts the primes below N by trial division, in every language.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000,
           value_parser = clap::value_parser!(u64).range(2..=1_000_000_000_000))]
     pub primes: u64,
-
-    /// The bound for Python's cpu workload (trial division is ~50x slower there).
-    #[arg(long, value_name = "N", default_value_t = 800_000,
-          value_parser = clap::value_parser!(u64).range(2..=1_000_000_000_000))]
-    pub python_primes: u64,
 
     /// Parts the cpu workload is split into (its tasks).
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub parts: u32,
 
-    /// Threads in the thread pool (default: one per task).
+    /// Threads in the thread pool (default: one per task; for cpu, one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
 
@@ -478,9 +556,14 @@ pub struct LabArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub processes: Option<u32>,
 
-    /// Also run the jobs in Python: asyncio, threading, multiprocessing (needs python3).
-    #[arg(long)]
-    pub python: bool,
+    /// Runs per cell: its wall is their median (default: 3 for cells under 2 s, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
+
+    /// Tasks the spawn workload starts at once (OS threads: at most 10,000).
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub spawn: u64,
 
     /// Print the results as JSON on stdout.
     #[arg(long)]
@@ -490,10 +573,25 @@ pub struct LabArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Write an HTML presentation to FILE: the models, this run's charts and conclusions (it
-    /// also times the xkcd fetch, sequential vs concurrent, with --tasks and --latency).
+    /// Write an HTML deck of slides to FILE: the lessons' demos, the models, this run's charts
+    /// and conclusions (it also times the lessons' demos, and 200 xkcd-like comics fetched
+    /// sequentially and concurrently at --latency).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// With --report: the lessons' demos run with every wait times this (1: their real seconds).
+    #[arg(long, value_name = "FACTOR", default_value_t = crate::bench::lessons::DEFAULT_SCALE,
+          value_parser = lesson_scale, requires = "report")]
+    pub lesson_scale: f64,
+}
+
+/// How `--shard` deals items, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShardByArg {
+    /// Round-robin by position: K, K+N, K+2N, ...
+    Position,
+    /// By a stable hash of the id, value or URL.
+    Key,
 }
 
 /// A lab workload, as named on the command line.
@@ -505,6 +603,8 @@ pub enum LabWorkload {
     Http,
     /// Counting primes.
     Cpu,
+    /// Many sleeping tasks at once: memory per task.
+    Spawn,
 }
 
 impl LabArgs {
@@ -517,23 +617,41 @@ impl LabArgs {
                 LabWorkload::Sleep => Workload::Sleep,
                 LabWorkload::Http => Workload::Http,
                 LabWorkload::Cpu => Workload::Cpu,
+                LabWorkload::Spawn => Workload::Spawn,
             };
             if !workloads.contains(&w) {
                 workloads.push(w);
             }
         }
+        let langs = match self.langs {
+            None => Lang::ALL.to_vec(),
+            Some(names) => {
+                let mut langs = Vec::new();
+                for name in names {
+                    match Lang::parse(name.trim()) {
+                        Some(lang) if !langs.contains(&lang) => langs.push(lang),
+                        Some(_) => {}
+                        None => return Err(ConfigError::Lang(name)),
+                    }
+                }
+                langs
+            }
+        };
         Ok(LabConfig {
             workloads,
+            langs,
+            python: self.python.unwrap_or_else(|| PathBuf::from(DEFAULT_PYTHON)),
             tasks: self.tasks as usize,
             sleep: lab_delay("--sleep", &self.sleep)?,
             latency: lab_delay("--latency", &self.latency)?,
             primes_below: self.primes,
-            python_primes_below: self.python_primes,
             parts: self.parts as usize,
             threads: self.threads.map(|n| n as usize),
             processes: self.processes.map(|n| n as usize),
-            python: self.python,
+            repeat: self.repeat.map(|n| n as usize),
+            spawn: self.spawn,
             exe,
+            cache: cache_dir(),
         })
     }
 }
@@ -585,6 +703,9 @@ pub enum ConfigError {
     /// Bad latency.
     #[error(transparent)]
     Latency(#[from] LatencyError),
+    /// `--langs` names a language the lab does not have.
+    #[error("--langs: unknown language `{0}` (the lab has rust, python, go, cpp, js)")]
+    Lang(String),
     /// A lab delay beyond [`MAX_LAB_DELAY`].
     #[error("{option} `{text}`: a lab task waits at most 1h")]
     TooLong {
@@ -613,6 +734,14 @@ pub enum ConfigError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+/// `--lesson-scale`: a factor above 0, at most 10.
+fn lesson_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 10.0 => Ok(f),
+        _ => Err(format!("{text:?} is not a factor above 0 and at most 10")),
+    }
 }
 
 fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
@@ -679,7 +808,20 @@ impl FetchArgs {
             threads: self
                 .threads
                 .map_or_else(fetch::default_threads, |threads| threads as usize),
-            shard: self.shard.as_deref().map(str::parse::<Shard>).transpose()?,
+            shard: match self.shard.as_deref() {
+                None => None,
+                Some("auto") => Some(Shard::from_env(
+                    |name| std::env::var(name).ok(),
+                    self.shard_count,
+                )?),
+                Some(text) => Some(text.parse::<Shard>()?),
+            }
+            .map(|shard| {
+                shard.by(match self.shard_by {
+                    ShardByArg::Position => ShardBy::Position,
+                    ShardByArg::Key => ShardBy::Key,
+                })
+            }),
             client: ClientConfig {
                 max_time: self
                     .max_time

@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 
 /// One task's time, as offsets from the start of its run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Span {
     /// What the task was: a URL, `sleep 100 ms`, `primes 1..50000`.
     pub label: String,
@@ -20,6 +20,10 @@ pub struct Span {
     pub first_byte: Option<Duration>,
     /// The task ended.
     pub end: Duration,
+    /// CPU time the task's thread spent on it, when measured (the lab's cpu tasks).
+    pub cpu: Option<Duration>,
+    /// The thread or process that ran it, when known (the lab's workers say).
+    pub worker: Option<u32>,
 }
 
 impl Span {
@@ -148,6 +152,7 @@ mod tests {
             start: Duration::from_millis(start),
             first_byte: None,
             end: Duration::from_millis(end),
+            ..Span::default()
         }
     }
 

@@ -96,6 +96,10 @@ fn bad_input_exits_2_with_one_clear_line() {
             "--shard `0/3`",
         ),
         (
+            vec![url, "--ids", "1", "--shard", "auto", "--out", out],
+            "--shard auto: no scheduler's variables found",
+        ),
+        (
             vec!["--input", "/nonexistent/urls.txt", "--out", out],
             "cannot read URL list /nonexistent/urls.txt",
         ),

@@ -526,6 +526,70 @@ fn shards_split_the_job_and_together_complete_it() {
 }
 
 #[test]
+fn shards_by_key_complete_the_job_and_keep_their_items_when_it_grows() {
+    let server = TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let owned = |ids: &str, k: u64| -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = format!("{k}/3");
+        fetch_comics(
+            &server,
+            ids,
+            &["--shard", &shard, "--shard-by", "key"],
+            dir.path(),
+        )
+        .success();
+        let mut ids: Vec<u64> = files(dir.path())
+            .iter()
+            .map(|name| name.trim_end_matches(".json").parse().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let mut all = Vec::new();
+    for k in 1..=3 {
+        let before = owned("1-30", k);
+        // The list grows at both ends: the shard keeps every item it had.
+        let after = owned("100-120,1-30,31-40", k);
+        assert!(
+            before.iter().all(|id| after.contains(id)),
+            "{k}: {before:?} {after:?}"
+        );
+        all.extend(before);
+    }
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=30).collect::<Vec<u64>>(),
+        "each item in one shard"
+    );
+    // A slurm array task, as --shard auto reads it.
+    let run = gather()
+        .args([
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-10",
+            "--shard",
+            "auto",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "5")
+        .assert()
+        .success();
+    let s = summary(&run.get_output().stdout);
+    assert_eq!(
+        (s["shard"].as_str(), s["ok"].as_u64()),
+        (Some("2/5"), Some(2)),
+        "{s}"
+    );
+}
+
+#[test]
 fn any_number_of_worker_threads_fetches_each_item_once() {
     let server = TestServer::start(&[]);
     // Fewer, as many and more threads than downloads at once (capped to them), on ids and on

@@ -1,7 +1,8 @@
 //! The exporters end to end: HAR from `fetch --har`, Chrome trace from `bench --trace`, and the
-//! HTML report opened in a real headless Chromium: no console messages, every chart drawn, a
-//! screenshot saved (`target/tmp/test-report/report.png`; with `UPDATE_SCREENSHOT=1` also
-//! `docs/report.png`, the README's picture).
+//! deck opened in a real headless Chromium: every slide 1280×720, not blank, not overflowing;
+//! no console message; nothing loaded; chart text of 14 px or more; one PDF page per slide; no
+//! sideways scrolling at 400 px; three slides as screenshots (`target/tmp/test-deck/*.png`;
+//! with `UPDATE_SCREENSHOT=1` also `docs/deck-*.png`, the README's pictures).
 //!
 //! Chromium is required: `scripts/test` installs it. Without it the report test fails.
 
@@ -245,10 +246,25 @@ fn chromium(profile: &Path) -> Command {
     command
 }
 
+/// Runs chromium with `args` on `url`; its stdout, after checking that it logged no console
+/// message.
+fn chromium_run(profile: &Path, args: &[String], url: &str) -> String {
+    let output = chromium(profile)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(output.status.success(), "chromium failed: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Each `<figure class="chart" id="...">` of `dom` and its SVG's data elements: bars (`<rect>`
 /// filled with a colour of the charts' palette) and lines (`<polyline>` stroked with one).
-/// Axes, gridlines, labels and the white background are drawn in other colours and do not
-/// count, so a chart without data counts 0.
+/// Axes, gridlines and labels are drawn in other colours and do not count, so a chart without
+/// data counts 0.
 fn charts(dom: &str) -> Vec<(String, usize)> {
     let colors: Vec<String> = PALETTE
         .iter()
@@ -279,27 +295,171 @@ fn charts(dom: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// Every `src="..."` and `href="..."` in `html`.
-fn links(html: &str) -> Vec<String> {
-    ["src=\"", "href=\""]
-        .iter()
-        .flat_map(|attr| {
-            html.split(attr)
-                .skip(1)
-                .map(|rest| rest.split('"').next().unwrap_or_default().to_owned())
+/// Every value of attribute `attr` (`src`, `href`) in `html`, with the tag it is in.
+fn attributes(html: &str, attr: &str) -> Vec<(String, String)> {
+    let needle = format!(" {attr}=\"");
+    html.split(&needle)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|pair| {
+            let tag = pair[0]
+                .rsplit('<')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let value = pair[1].split('"').next().unwrap_or_default().to_owned();
+            (tag, value)
         })
         .collect()
 }
 
+/// A script that measures the deck as laid out and writes the results, as JSON, into
+/// `<pre id="probe">`, for `--dump-dom` to carry out: the viewport, each slide's box and
+/// whether its content overflows it, the smallest chart text as rendered, the label nearest
+/// the top of each lanes chart, the page's width, and every resource the page loaded.
+const PROBE: &str = r#"<script>
+(function () {
+  var slides = Array.prototype.map.call(document.querySelectorAll("section.slide"), function (s) {
+    var frame = s.querySelector(".frame");
+    var r = frame.getBoundingClientRect();
+    var visible = Array.prototype.filter.call(frame.querySelectorAll("*"), function (e) {
+      var b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0;
+    }).length;
+    return { id: s.id, width: r.width, height: r.height,
+             overflow: frame.scrollHeight > frame.clientHeight + 1 || frame.scrollWidth > frame.clientWidth + 1,
+             text: frame.innerText.trim().length, visible: visible };
+  });
+  var smallest = 1000, smallestIn = "";
+  var tops = {};
+  document.querySelectorAll("figure.chart").forEach(function (f) {
+    var svg = f.querySelector("svg");
+    var scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    var best = null;
+    svg.querySelectorAll("text").forEach(function (t) {
+      var px = parseFloat(getComputedStyle(t).fontSize) * scale;
+      if (px < smallest) { smallest = px; smallestIn = f.id + ": " + t.textContent; }
+      var y = t.getBoundingClientRect().top;
+      if (/^(#\d+|(part|request|sleep|thread|process|worker) \d+|thread M\d)$/.test(t.textContent.trim()) && (best === null || y < best.y)) {
+        best = { y: y, label: t.textContent.trim() };
+      }
+    });
+    if (best) tops[f.id] = best.label;
+  });
+  var titled = Array.prototype.every.call(document.querySelectorAll("svg"), function (svg) {
+    return svg.querySelector("title") && svg.querySelector("title").textContent.length > 0
+      && svg.querySelector("desc") && svg.querySelector("desc").textContent.length > 0;
+  });
+  var out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({
+    viewport: [innerWidth, innerHeight], slides: slides, smallestText: smallest,
+    smallestIn: smallestIn, topLabels: tops, svgsTitled: titled,
+    pageWidth: document.documentElement.scrollWidth,
+    tooWide: Array.prototype.filter.call(document.querySelectorAll("body *"), function (e) {
+      return e.getBoundingClientRect().right > innerWidth + 1;
+    }).slice(0, 5).map(function (e) {
+      return e.tagName + "." + e.className + " in " + (e.closest("section") || {}).id;
+    }),
+    resources: performance.getEntriesByType("resource").map(function (e) { return e.name; })
+  });
+  document.body.appendChild(out);
+})();
+</script>"#;
+
+/// The deck at `deck` with the probe, measured in a viewport of exactly `width` × `height`: an
+/// `<iframe>` of that size in a larger window, so the window's decorations and its minimum
+/// width (500 px) do not count.
+fn probe(profile: &Path, deck: &Path, width: u32, height: u32) -> Value {
+    let html = std::fs::read_to_string(deck).unwrap();
+    let probed = html.replace("</body>", &format!("{PROBE}</body>"));
+    let srcdoc = probed.replace('&', "&amp;").replace('"', "&quot;");
+    let frame = format!(
+        "<!DOCTYPE html><html><body style=\"margin:0\"><iframe id=\"deck\" width=\"{width}\" \
+         height=\"{height}\" style=\"border:0;display:block\" srcdoc=\"{srcdoc}\" \
+         onload=\"var r = document.createElement('pre'); r.id = 'result'; \
+         r.textContent = this.contentDocument.getElementById('probe').textContent; \
+         document.body.appendChild(r)\"></iframe></body></html>"
+    );
+    let page = deck.with_extension(format!("probe-{width}.html"));
+    std::fs::write(&page, frame).unwrap();
+    let dom = chromium_run(
+        profile,
+        &[
+            format!("--window-size={},{}", width.max(1280) + 100, height + 300),
+            "--dump-dom".to_owned(),
+        ],
+        &format!("file://{}", page.display()),
+    );
+    let json = dom
+        .rsplit("<pre id=\"result\">")
+        .next()
+        .and_then(|rest| rest.split("</pre>").next())
+        .filter(|_| dom.contains("<pre id=\"result\">"))
+        .unwrap_or_else(|| panic!("no probe results in {}", page.display()));
+    let json = json
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let value: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(value["viewport"], serde_json::json!([width, height]));
+    value
+}
+
+/// Pages in the PDF at `path`.
+fn pdf_pages(path: &Path) -> usize {
+    let info = Command::new("pdfinfo").arg(path).output();
+    if let Ok(info) = info
+        .map_err(drop)
+        .and_then(|o| if o.status.success() { Ok(o) } else { Err(()) })
+    {
+        let text = String::from_utf8_lossy(&info.stdout);
+        if let Some(pages) = text.lines().find_map(|l| l.strip_prefix("Pages:")) {
+            return pages.trim().parse().unwrap();
+        }
+    }
+    // Without poppler: count the page objects (`/Type /Page`, not `/Pages`).
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    text.match_indices("/Type /Page")
+        .filter(|(i, m)| !text[i + m.len()..].starts_with('s'))
+        .count()
+}
+
+/// Screenshots slide `id` alone at 1280×720 into `png`.
+fn screenshot(profile: &Path, deck: &Path, id: &str, png: &Path) {
+    let html = std::fs::read_to_string(deck).unwrap();
+    let alone = deck.with_extension(format!("{id}.html"));
+    let style = format!("section.slide:not(#{id}) {{ display: none }}</style>");
+    std::fs::write(&alone, html.replacen("</style>", &style, 1)).unwrap();
+    let _ = std::fs::remove_file(png);
+    chromium_run(
+        profile,
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1280,720".to_owned(),
+        ],
+        &format!("file://{}", alone.display()),
+    );
+    let bytes = std::fs::read(png).expect("a screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{id}: not a PNG");
+    // A blank 1280×720 PNG is a few KB; a slide with text and charts is tens.
+    assert!(bytes.len() > 20_000, "{id}: {} bytes, blank?", bytes.len());
+}
+
 #[test]
-fn the_report_opens_in_chromium_with_every_chart_drawn() {
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-report");
+fn the_deck_presents_prints_and_loads_nothing_in_chromium() {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-deck");
     std::fs::create_dir_all(&out).unwrap();
-    let report = out.join("report.html");
+    let deck = out.join("deck.html");
     let mut bench = gather();
     bench
-        .args(["bench", "-n", "20", "--latency", "50ms", "--report"])
-        .arg(&report);
+        .args(["bench", "-n", "20", "--latency", "20ms"])
+        .args(["--lesson-scale", "0.02", "--report"])
+        .arg(&deck);
     let has_python = Command::new("python3")
         .arg("--version")
         .output()
@@ -308,64 +468,153 @@ fn the_report_opens_in_chromium_with_every_chart_drawn() {
         bench.arg("--python");
     }
     bench.assert().success();
-    let html = std::fs::read_to_string(&report).unwrap();
+    let html = std::fs::read_to_string(&deck).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    for link in links(&html) {
+    assert!(html.len() <= 1_000_000, "{} bytes: over 1 MB", html.len());
+
+    // Nothing to load: no src at all; hrefs only to slides, data: URLs, or plain links.
+    assert!(
+        attributes(&html, "src").is_empty(),
+        "the deck must load nothing"
+    );
+    for (tag, href) in attributes(&html, "href") {
         assert!(
-            link.starts_with('#') || link.starts_with("data:"),
-            "the report must load nothing: {link}"
+            href.starts_with('#')
+                || href.starts_with("data:")
+                || (tag == "a" && href.starts_with("https://")),
+            "<{tag} href={href:?}> may load something"
         );
     }
-    assert!(!html.contains("<script"), "no scripts");
-    for section in ["problem", "models", "uses", "measured", "conclusions"] {
+    // Every SVG opens with its title and description.
+    for svg in html.split("<svg").skip(1) {
+        let head = &svg[..svg.len().min(600)];
         assert!(
-            html.contains(&format!("id=\"{section}\"")),
-            "section {section}"
+            head.contains("role=\"img\"><title>") && head.contains("<desc>"),
+            "an SVG without a title: {head}"
+        );
+    }
+    // The slides of a talk, in order.
+    let ids: Vec<String> = html
+        .split("<section class=\"slide\" id=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_owned())
+        .collect();
+    let position = |id: &str| {
+        ids.iter()
+            .position(|i| i == id)
+            .unwrap_or_else(|| panic!("no slide {id} in {ids:?}"))
+    };
+    let order = [
+        "title",
+        "question",
+        "demo-sleep",
+        "demo-count",
+        "demo-tasks",
+        "demo-wait-for",
+        "demo-search",
+        "xkcd",
+        "gil",
+        "event-loop",
+        "go",
+        "cpp",
+        "js",
+        "use-cases",
+        "decision",
+        "appendix-columns",
+        "appendix-machine",
+        "sources",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            position(pair[0]) < position(pair[1]),
+            "{pair:?} out of order"
+        );
+    }
+    assert!(
+        html.contains("--lesson-scale 0.02 --report"),
+        "the command line is recorded"
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    // At 1280×720: every slide fills the screen, none is blank, none overflows.
+    let wide = probe(profile.path(), &deck, 1280, 720);
+    let slides = wide["slides"].as_array().unwrap();
+    assert_eq!(slides.len(), ids.len());
+    for slide in slides {
+        let id = slide["id"].as_str().unwrap();
+        assert_eq!(
+            (slide["width"].as_f64(), slide["height"].as_f64()),
+            (Some(1280.0), Some(720.0)),
+            "slide {id} is not 1280×720"
+        );
+        assert!(
+            slide["text"].as_u64().unwrap() > 40 && slide["visible"].as_u64().unwrap() > 3,
+            "slide {id} is blank: {slide}"
+        );
+        assert_eq!(slide["overflow"], false, "slide {id} overflows: {slide}");
+    }
+    let smallest = wide["smallestText"].as_f64().unwrap();
+    assert!(
+        smallest >= 14.0 - 0.01,
+        "chart text of {smallest} px: {}",
+        wide["smallestIn"]
+    );
+    assert_eq!(wide["svgsTitled"], true);
+    assert_eq!(wide["resources"], serde_json::json!([]), "loaded something");
+    // The first request is drawn at the top, and so is its label.
+    assert_eq!(wide["topLabels"]["chart-waterfall-sequential"], "#1");
+    if has_python {
+        let top = &wide["topLabels"]["chart-lanes-python-cpu-threads"];
+        assert!(top == "thread 1" || top == "part 1", "{top}");
+    }
+    // Go's slide: its measured speedups, or the sketch (its first lane at the top).
+    if html.contains("id=\"chart-sketch-go\"") {
+        assert_eq!(wide["topLabels"]["chart-sketch-go"], "thread M1");
+    } else {
+        assert!(
+            html.contains("id=\"chart-speedup-go\""),
+            "Go's slide has no chart"
         );
     }
 
-    let profile = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", report.display());
-    let dump = chromium(profile.path())
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(dump.status.success(), "chromium failed: {dump:?}");
-    let stderr = String::from_utf8_lossy(&dump.stderr);
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages: {console:#?}");
-    let dom = String::from_utf8_lossy(&dump.stdout);
+    // At 400 px wide: no horizontal scrolling.
+    let narrow = probe(profile.path(), &deck, 400, 800);
+    assert!(
+        narrow["pageWidth"].as_u64().unwrap() <= 400,
+        "scrolls sideways at 400 px: {} wide, {}",
+        narrow["pageWidth"],
+        narrow["tooWide"]
+    );
+
+    // Every chart has its data.
+    let dom = chromium_run(
+        profile.path(),
+        &["--dump-dom".to_owned()],
+        &format!("file://{}", deck.display()),
+    );
     let charts = charts(&dom);
-    let ids: Vec<&str> = charts.iter().map(|(id, _)| id.as_str()).collect();
+    let chart_ids: Vec<&str> = charts.iter().map(|(id, _)| id.as_str()).collect();
     for expected in [
-        "chart-model-event-loop",
-        "chart-model-python-threads",
-        "chart-model-os-threads",
-        "chart-model-processes",
-        "chart-model-goroutines",
-        "chart-model-cpp-coroutines",
         "chart-waterfall-sequential",
         "chart-waterfall-concurrent",
         "chart-in-flight",
-        "chart-latency",
+        "chart-lanes-rust-http-async",
         "chart-speedup-sleep",
         "chart-speedup-http",
         "chart-speedup-cpu",
+        "chart-memory",
     ] {
-        assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+        assert!(
+            chart_ids.contains(&expected),
+            "{expected} missing from {chart_ids:?}"
+        );
     }
-    // The run above: 20 requests in each of 2 runs; 4 Rust models besides sequential.
     for (id, count) in &charts {
         let least = match id.as_str() {
             // Two segments per request: until the first byte, then to the end.
             "chart-waterfall-sequential" | "chart-waterfall-concurrent" => 2 * 20,
             "chart-in-flight" => 1,
-            // p50, p90, p99 and max of each run.
-            "chart-latency" => 4 * 2,
-            id if id.starts_with("chart-speedup-") => 4,
-            // The model sketches: a few tasks on a few lanes.
-            _ => 4,
+            _ => 3,
         };
         assert!(
             *count >= least,
@@ -373,26 +622,69 @@ fn the_report_opens_in_chromium_with_every_chart_drawn() {
         );
     }
 
-    let screenshot = out.join("report.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let shot = chromium(profile.path())
-        .arg(format!("--screenshot={}", screenshot.display()))
-        .arg("--window-size=1280,7800")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(shot.status.success(), "chromium failed: {shot:?}");
-    let png = std::fs::read(&screenshot).expect("a screenshot");
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 50_000,
-        "{} bytes",
-        png.len()
+    // Print to PDF: one landscape page per slide.
+    let pdf = out.join("deck.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    chromium_run(
+        profile.path(),
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".to_owned(),
+        ],
+        &format!("file://{}", deck.display()),
     );
-    if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::copy(&screenshot, docs.join("report.png")).unwrap();
+    assert_eq!(pdf_pages(&pdf), ids.len(), "pages in {}", pdf.display());
+
+    // Three slides as pictures, for the README.
+    let mut shots = vec![("title", "deck-title.png"), ("xkcd", "deck-xkcd.png")];
+    if has_python {
+        shots.push(("gil", "deck-gil.png"));
     }
+    for (id, name) in shots {
+        let png = out.join(name);
+        screenshot(profile.path(), &deck, id, &png);
+        if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::copy(&png, docs.join(name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_lab_deck_tells_the_seeds_200_comics_and_records_its_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let deck = dir.path().join("lab deck.html");
+    gather()
+        .args([
+            "bench",
+            "lab",
+            "--workloads",
+            "sleep",
+            "-n",
+            "3",
+            "--sleep",
+            "10ms",
+        ])
+        .args(["--latency", "2ms", "--lesson-scale", "0.01", "--report"])
+        .arg(&deck)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&deck).unwrap();
+    assert!(
+        html.contains("200 comics: one at a time"),
+        "the xkcd story is 200 comics"
+    );
+    assert!(
+        html.contains("a simulated xkcd"),
+        "the server is named as simulated"
+    );
+    // The exact command, the path with a space quoted for a shell.
+    assert!(
+        html.contains("--lesson-scale 0.01 --report &#39;") || html.contains("--report &#x27;"),
+        "{}",
+        html.split("<pre><code>").last().unwrap_or_default()
+    );
 }
 
 /// Starts `gather ARGS`, sends SIGINT once a line of its stderr contains `when` (or after

@@ -56,14 +56,16 @@ impl Machine {
             kernel: read("/proc/sys/kernel/osrelease").map(|k| k.trim().to_owned()),
             gather: format!("gather {} ({build})", env!("CARGO_PKG_VERSION")),
             python: match python {
-                PythonStatus::Ran { version, aiohttp } => Some(format!(
-                    "Python {version}{}",
-                    if *aiohttp {
-                        ", aiohttp"
-                    } else {
-                        ", no aiohttp"
-                    }
-                )),
+                PythonStatus::Ran { aiohttp, .. } => python.version_line().map(|v| {
+                    format!(
+                        "{v}{}",
+                        if *aiohttp {
+                            ", aiohttp"
+                        } else {
+                            ", no aiohttp"
+                        }
+                    )
+                }),
                 _ => None,
             },
             date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),

@@ -4,6 +4,7 @@
 //! models × workloads matrix, and [`machine`] describes the computer the numbers come from.
 
 pub mod lab;
+pub mod lessons;
 pub mod machine;
 pub mod sleep;
 
@@ -183,6 +184,7 @@ pub async fn run(
                     start: record.timing.start,
                     first_byte: Some(record.timing.response),
                     end: record.timing.body,
+                    ..Span::default()
                 });
             }
         })

@@ -56,7 +56,10 @@ impl FetchConfig {
     /// the input.
     pub fn len_hint(&self) -> Option<u64> {
         let len = self.source.len_hint()?;
-        Some(self.shard.map_or(len, |shard| shard.share_of(len)))
+        match self.shard {
+            Some(shard) => shard.share_of(len),
+            None => Some(len),
+        }
     }
 }
 
@@ -106,11 +109,11 @@ pub async fn fetch(
     let entries = match config.shard {
         Some(shard) => entries
             .filter(move |entry| {
-                let n = match entry {
-                    Ok(item) => item.n,
-                    Err(rejected) => rejected.n,
+                let (n, key) = match entry {
+                    Ok(item) => (item.n, item.key.as_str()),
+                    Err(rejected) => (rejected.n, rejected.text.as_str()),
                 };
-                std::future::ready(shard.contains(n))
+                std::future::ready(shard.contains(n, key))
             })
             .boxed(),
         None => entries,

@@ -9,7 +9,7 @@ mod shard;
 mod template;
 
 pub use ids::{IdSet, IdsError};
-pub use shard::{Shard, ShardError};
+pub use shard::{Shard, ShardBy, ShardError};
 pub use template::{Part, Template, TemplateError};
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@ pub mod charts;
 pub mod har;
 pub mod html;
 mod lab;
+mod merge;
 mod progress;
 mod summary;
 pub mod trace;
@@ -15,8 +16,9 @@ pub use bench::{bench_json, bench_table, sleep_json, sleep_text};
 pub use har::{HarEntry, har};
 pub use html::html_report;
 pub use lab::{human_memory, lab_json, lab_table};
+pub use merge::{MergeError, Merged, merge, merged_json, merged_text};
 pub use progress::Progress;
-pub use summary::{summary_text, write_summary_json};
+pub use summary::{summary_json, summary_text, write_summary_json};
 pub use trace::chrome_trace;
 
 use std::time::Duration;
@@ -83,9 +85,10 @@ mod snapshots {
     }
 
     /// The JSON summary as written, with `failures`.
-    fn summary_json(failures: Vec<Failure>) -> String {
+    fn json_text(failures: Vec<Failure>) -> String {
         let mut out = Vec::new();
-        write_summary_json(&mut out, &summary(199, 150), Path::new("comics"), failures).unwrap();
+        let totals = summary_json(&summary(199, 150), Path::new("comics"));
+        write_summary_json(&mut out, &totals, failures).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -96,11 +99,11 @@ mod snapshots {
 
     #[test]
     fn fetch_summary_json() {
-        let text = summary_json(vec![failure(), Failure { n: 7, ..failure() }]);
+        let text = json_text(vec![failure(), Failure { n: 7, ..failure() }]);
         insta::assert_snapshot!(text);
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed["failures"][1]["n"], 7);
-        let none: serde_json::Value = serde_json::from_str(&summary_json(Vec::new())).unwrap();
+        let none: serde_json::Value = serde_json::from_str(&json_text(Vec::new())).unwrap();
         assert_eq!(none["failures"], serde_json::json!([]));
         assert_eq!(none["failed"], 1);
     }

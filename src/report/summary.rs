@@ -55,15 +55,15 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
     text
 }
 
-/// The summary for scripts: its totals, then every failure as `failures`, written to `out` one
-/// at a time as `failures` yields them, so that a million failures never sit in memory.
+/// The summary for scripts: `totals` (an object: [`summary_json`] and whatever the caller
+/// added), then every failure as `failures`, written to `out` one at a time as `failures`
+/// yields them, so that a million failures never sit in memory.
 pub fn write_summary_json(
     out: &mut dyn Write,
-    summary: &Summary,
-    dir: &Path,
+    totals: &Value,
     failures: impl IntoIterator<Item = Failure>,
 ) -> io::Result<()> {
-    let totals = format!("{:#}", summary_totals(summary, dir));
+    let totals = format!("{totals:#}");
     // The totals' object, open for one more member: `failures`, last.
     let open = totals.strip_suffix('}').unwrap_or(&totals).trim_end();
     write!(out, "{open},\n  \"failures\": [")?;
@@ -82,8 +82,8 @@ pub fn write_summary_json(
     out.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })
 }
 
-/// The summary's totals, for scripts.
-fn summary_totals(summary: &Summary, out: &Path) -> Value {
+/// The summary's totals for scripts; [`write_summary_json`] adds the failures.
+pub fn summary_json(summary: &Summary, out: &Path) -> Value {
     json!({
         "ok": summary.ok,
         "failed": summary.failed,

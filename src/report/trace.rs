@@ -1,6 +1,7 @@
 //! Timelines as Chrome trace-event JSON, which Perfetto (ui.perfetto.dev) and chrome://tracing
 //! open: one process per run, one thread (`tid`) per concurrency slot, a complete ("X") event
-//! per task, and a counter ("C") track of the tasks in flight.
+//! per task (with the CPU time it used and the worker thread or process that ran it, where
+//! measured), and a counter ("C") track of the tasks in flight.
 //!
 //! Events on one track must nest; tasks on one slot never overlap, so they never break that.
 
@@ -40,6 +41,12 @@ pub fn chrome_trace<'a>(runs: impl IntoIterator<Item = (String, &'a str, &'a Tim
                 args["wait_ms"] = json!(first_byte.saturating_sub(span.start).as_secs_f64() * 1e3);
                 args["receive_ms"] = json!(span.end.saturating_sub(first_byte).as_secs_f64() * 1e3);
             }
+            if let Some(cpu) = span.cpu {
+                args["cpu_ms"] = json!(cpu.as_secs_f64() * 1e3);
+            }
+            if let Some(worker) = span.worker {
+                args["worker"] = json!(worker);
+            }
             events.push(json!({
                 "name": span.label,
                 "cat": category,
@@ -76,6 +83,7 @@ mod tests {
             start: ms(start),
             first_byte: None,
             end: ms(end),
+            ..Span::default()
         };
         let timeline = Timeline::new(vec![span(0, 10), span(0, 10), span(10, 20)]);
         let trace = chrome_trace([("run".to_owned(), "sleep", &timeline)]);

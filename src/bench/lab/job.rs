@@ -1,6 +1,7 @@
 //! The lab's worker protocol: a [`Job`] goes to a worker process as JSON on stdin, and its
 //! [`JobOutput`] comes back as JSON on stdout. Rust workers (`gather lab-worker`) and the
-//! bundled Python script speak the same protocol, so both fill the same table.
+//! bundled Python, Go, C++ and JavaScript workers speak the same protocol, so all fill the
+//! same table.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,8 @@ pub enum Workload {
     Http,
     /// Each task counts the primes in a range by trial division.
     Cpu,
+    /// [`Job::count`] copies of one sleep, all started at once: what a task costs in memory.
+    Spawn,
 }
 
 impl Workload {
@@ -26,6 +29,7 @@ impl Workload {
             Workload::Sleep => "sleep",
             Workload::Http => "http",
             Workload::Cpu => "cpu",
+            Workload::Spawn => "spawn",
         }
     }
 }
@@ -115,6 +119,9 @@ pub struct Job {
     pub workers: usize,
     /// The tasks.
     pub tasks: Vec<Task>,
+    /// For [`Workload::Spawn`]: how many copies of the one task to start at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 /// One task's times, in seconds since the Unix epoch (so that spans from several processes
@@ -128,6 +135,12 @@ pub struct TaskTimes {
     pub first_byte: Option<f64>,
     /// Ended.
     pub end: f64,
+    /// CPU time of the thread that ran the task, spent on it, in seconds (cpu tasks).
+    #[serde(default)]
+    pub cpu: Option<f64>,
+    /// Which of the job's threads or processes ran the task, from 0 (when the worker knows).
+    #[serde(default)]
+    pub worker: Option<u64>,
 }
 
 /// What a worker reports.
@@ -151,4 +164,13 @@ pub struct JobOutput {
     /// What ran it: `tokio current_thread`, `asyncio`, ...
     #[serde(default)]
     pub engine: String,
+    /// Resident memory just before the timed work began, in KiB ([`Workload::Spawn`]).
+    #[serde(default)]
+    pub baseline_rss_kib: Option<u64>,
+    /// The toolchain or runtime that ran it: `go1.19.8`, `CPython 3.11.7`, ...
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Python only: whether the interpreter ran with the GIL.
+    #[serde(default)]
+    pub gil: Option<bool>,
 }

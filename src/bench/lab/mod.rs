@@ -1,13 +1,15 @@
-//! `gather bench lab`: the concurrency lab. Three workloads (sleep, http, cpu) under five
-//! execution models (sequential, async on one thread, async on many, a thread pool, worker
-//! processes), and with `--python` the same jobs in Python (asyncio, threading,
-//! multiprocessing). Each cell is timed in a fresh worker process, so its CPU time and peak
-//! memory are its own.
+//! `gather bench lab`: the concurrency lab. Three workloads (sleep, http, cpu) under the
+//! execution models each language offers (sequential, an event loop on one thread, async on
+//! many threads, a pool of OS threads, worker processes), in Rust, Python, Go, C++ and
+//! JavaScript, and the spawn workload (many tasks at once: what a task costs in memory). Each
+//! cell is timed in a fresh worker process, so its CPU time and peak memory are its own, and
+//! repeated (`--repeat`): its wall time is the median, with the fastest and slowest run.
 //!
 //! The lab measures and returns numbers and timelines; it prints nothing (see `report/`).
 
 pub mod cpu;
 pub mod job;
+pub mod lang;
 mod python;
 pub mod usage;
 pub mod worker;
@@ -20,52 +22,76 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use job::{Job, JobOutput, Model, Task, TaskTimes, Workload};
-pub use python::PythonStatus;
+pub use lang::{Lang, Runtime, Toolchain};
+pub use python::{DEFAULT_PYTHON, PythonStatus};
 
 use crate::serve::{Latency, MISSING_ID, ServeConfig, Server};
 use crate::timeline::{Span, Timeline};
 
+/// Cells faster than this run [`AUTO_REPEAT`] times unless `--repeat` says otherwise.
+pub const AUTO_REPEAT_BELOW: Duration = Duration::from_secs(2);
+/// How many times a fast cell runs by default.
+pub const AUTO_REPEAT: usize = 3;
+/// The most OS threads the spawn workload starts (a million tasks, yes; a million threads, no).
+pub const SPAWN_MAX_THREADS: u64 = 10_000;
+/// How long each task of the spawn workload sleeps.
+pub const SPAWN_SLEEP: Duration = Duration::from_secs(1);
+
 /// A validated lab run.
 #[derive(Debug, Clone)]
 pub struct LabConfig {
-    /// The workloads to run, in order.
+    /// The workloads to run, in order (sleep, http, cpu make cells; spawn makes spawn rows).
     pub workloads: Vec<Workload>,
+    /// The languages to run; those whose toolchain is missing are skipped with a note.
+    pub langs: Vec<Lang>,
+    /// The Python interpreter.
+    pub python: PathBuf,
     /// Tasks in the sleep and http workloads.
     pub tasks: usize,
     /// How long each sleep task waits (fixed, or uniform random per task).
     pub sleep: Latency,
     /// The built-in server's latency for the http workload.
     pub latency: Latency,
-    /// The cpu workload counts the primes below this.
+    /// The cpu workload counts the primes below this, in every language.
     pub primes_below: u64,
-    /// The Python cpu workload's bound (Python is far slower at trial division).
-    pub python_primes_below: u64,
     /// Parts the cpu workload is split into: its tasks.
     pub parts: usize,
     /// Threads in the thread pool; default: one per task.
     pub threads: Option<usize>,
     /// Worker processes; default: one per core.
     pub processes: Option<usize>,
-    /// Also run the Python scripts.
-    pub python: bool,
-    /// The gather binary, started as the worker processes.
+    /// Runs per cell; `None`: [`AUTO_REPEAT`] for cells under [`AUTO_REPEAT_BELOW`], else one.
+    pub repeat: Option<usize>,
+    /// Tasks started at once by the spawn workload (OS threads: at most [`SPAWN_MAX_THREADS`]).
+    pub spawn: u64,
+    /// The gather binary, started as the Rust worker processes.
     pub exe: PathBuf,
+    /// Where the built workers are kept (see [`lang::cache_dir`]).
+    pub cache: PathBuf,
 }
 
 impl Default for LabConfig {
     fn default() -> Self {
         Self {
-            workloads: Workload::ALL.to_vec(),
+            workloads: vec![
+                Workload::Sleep,
+                Workload::Http,
+                Workload::Cpu,
+                Workload::Spawn,
+            ],
+            langs: Lang::ALL.to_vec(),
+            python: PathBuf::from(DEFAULT_PYTHON),
             tasks: 10,
-            sleep: Latency::Fixed(Duration::from_millis(100)),
-            latency: Latency::Fixed(Duration::from_millis(100)),
-            primes_below: 3_000_000,
-            python_primes_below: 800_000,
+            sleep: Latency::Fixed(Duration::from_millis(50)),
+            latency: Latency::Fixed(Duration::from_millis(50)),
+            primes_below: 2_000_000,
             parts: 8,
             threads: None,
             processes: None,
-            python: false,
+            repeat: None,
+            spawn: 10_000,
             exe: PathBuf::from("gather"),
+            cache: lang::cache_dir(),
         }
     }
 }
@@ -76,39 +102,9 @@ pub enum LabError {
     /// The built-in server did not start or stop.
     #[error("cannot run the built-in server: {0}")]
     Server(std::io::Error),
-    /// A worker process could not be started or answered nonsense.
-    #[error("lab worker for {workload} under {model}: {reason}")]
-    Worker {
-        /// The cell's workload.
-        workload: &'static str,
-        /// The cell's model.
-        model: &'static str,
-        /// What went wrong.
-        reason: String,
-    },
     /// The runner thread was lost.
     #[error("the lab stopped unexpectedly")]
     Join(#[from] tokio::task::JoinError),
-}
-
-/// Which language ran a cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Runtime {
-    /// gather itself.
-    Rust,
-    /// The bundled Python script.
-    Python,
-}
-
-impl Runtime {
-    /// `rust` or `python`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Runtime::Rust => "rust",
-            Runtime::Python => "python",
-        }
-    }
 }
 
 /// One cell of the matrix: a workload under a model, in one language.
@@ -126,15 +122,21 @@ pub struct LabCell {
     pub workers: usize,
     /// Tasks in the job.
     pub tasks: usize,
-    /// Wall time of the job.
+    /// Wall time of the job: the median of its runs.
     pub wall: Duration,
-    /// CPU time (user + system) of the job's processes.
+    /// The fastest run's wall time.
+    pub wall_min: Duration,
+    /// The slowest run's wall time.
+    pub wall_max: Duration,
+    /// Every run's wall time, in the order they ran.
+    pub walls: Vec<Duration>,
+    /// CPU time (user + system) of the job's processes, in the run nearest the median.
     pub cpu: Duration,
-    /// Peak resident memory of the job's processes, summed, in KiB.
+    /// Peak resident memory of the job's processes, summed, in KiB (that same run).
     pub peak_rss_kib: u64,
     /// The best wall time the model allows: see [`LabCell::ideal`].
     pub ideal: Option<Duration>,
-    /// Each task's span.
+    /// Each task's span, in the run nearest the median.
     pub timeline: Timeline,
     /// The job's answer (primes counted, bytes fetched), when it ran.
     pub answer: Option<u64>,
@@ -152,6 +154,55 @@ impl LabCell {
     pub fn cores_used(&self) -> f64 {
         self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(f64::MIN_POSITIVE)
     }
+
+    /// Whether this cell's runs and `other`'s overlap: a difference between them is noise.
+    pub fn within_noise_of(&self, other: &LabCell) -> bool {
+        self.wall_min <= other.wall_max && other.wall_min <= self.wall_max
+    }
+}
+
+/// One row of the spawn workload: many sleeping tasks at once in one language and model.
+#[derive(Debug, Clone)]
+pub struct SpawnRow {
+    /// The language.
+    pub runtime: Runtime,
+    /// `async` (the language's lightweight task) or `threads` (OS threads).
+    pub model: Model,
+    /// What ran them: `goroutines`, `asyncio tasks`, …
+    pub engine: String,
+    /// Tasks started at once.
+    pub tasks: u64,
+    /// Wall time from the first start to the last end.
+    pub wall: Duration,
+    /// Resident memory just before the tasks started, in KiB.
+    pub baseline_rss_kib: u64,
+    /// Peak resident memory, in KiB.
+    pub peak_rss_kib: u64,
+    /// Why the row has no numbers, if it has none.
+    pub error: Option<String>,
+}
+
+impl SpawnRow {
+    /// What one task cost: (peak − baseline) / tasks, in bytes.
+    pub fn bytes_per_task(&self) -> Option<f64> {
+        (self.error.is_none() && self.tasks > 0).then(|| {
+            self.peak_rss_kib.saturating_sub(self.baseline_rss_kib) as f64 * 1024.0
+                / self.tasks as f64
+        })
+    }
+}
+
+/// A language of this run and where it stood.
+#[derive(Debug, Clone)]
+pub struct LangReport {
+    /// The language (a free-threaded Python is a language of its own here).
+    pub runtime: Runtime,
+    /// Its version (`go1.19.8`, `CPython 3.11.7`), when known.
+    pub version: Option<String>,
+    /// The build command, for compiled workers.
+    pub build: Option<String>,
+    /// Why it did not run (missing toolchain, failed build), if it did not.
+    pub skipped: Option<String>,
 }
 
 /// What the lab measured.
@@ -161,9 +212,13 @@ pub struct LabReport {
     pub config: LabConfig,
     /// Cores available to this process.
     pub cores: usize,
-    /// Every cell, Rust first, in workload then model order.
+    /// Every cell, by language, then workload, then model.
     pub cells: Vec<LabCell>,
-    /// Whether and how Python ran.
+    /// The spawn workload's rows.
+    pub spawn: Vec<SpawnRow>,
+    /// Every language asked for, and how it went.
+    pub langs: Vec<LangReport>,
+    /// Whether and how the (GIL) Python ran.
     pub python: PythonStatus,
     /// Whether Ctrl-C cut the lab short.
     pub interrupted: bool,
@@ -180,11 +235,18 @@ impl LabReport {
         })
     }
 
-    /// How many times faster than its sequential baseline `cell` ran.
+    /// How many times faster than its sequential baseline `cell` ran (medians).
     pub fn speedup(&self, cell: &LabCell) -> Option<f64> {
         let base = self.baseline(cell)?;
         (cell.ok() && !cell.wall.is_zero())
             .then(|| base.wall.as_secs_f64() / cell.wall.as_secs_f64())
+    }
+
+    /// Whether `cell` and its sequential baseline are within noise of each other: their runs'
+    /// ranges overlap, so the speedup is no finding.
+    pub fn speedup_within_noise(&self, cell: &LabCell) -> bool {
+        self.baseline(cell)
+            .is_some_and(|base| base.model != cell.model && cell.within_noise_of(base))
     }
 
     /// The speedup the model would give with zero overhead: baseline over ideal.
@@ -200,6 +262,15 @@ impl LabReport {
         self.cells
             .iter()
             .find(|c| c.runtime == runtime && c.workload == workload && c.model == model && c.ok())
+    }
+
+    /// The languages that ran, in table order.
+    pub fn runtimes(&self) -> Vec<Runtime> {
+        self.langs
+            .iter()
+            .filter(|l| l.skipped.is_none())
+            .map(|l| l.runtime)
+            .collect()
     }
 }
 
@@ -227,20 +298,15 @@ pub async fn run(config: LabConfig, cancel: CancellationToken) -> Result<LabRepo
     let base_url = server.as_ref().map(Server::base_url);
     let report =
         tokio::task::spawn_blocking(move || run_cells(config, base_url.as_deref(), &cancel))
-            .await??;
+            .await?;
     if let Some(server) = server {
         server.stop().await.map_err(LabError::Server)?;
     }
     Ok(report)
 }
 
-/// The tasks of `workload`, the same for every model and language (but the cpu bound).
-fn tasks(
-    config: &LabConfig,
-    workload: Workload,
-    base_url: Option<&str>,
-    python: bool,
-) -> Vec<Task> {
+/// The tasks of `workload`, the same for every model and language.
+fn tasks(config: &LabConfig, workload: Workload, base_url: Option<&str>) -> Vec<Task> {
     match workload {
         Workload::Sleep => (0..config.tasks)
             .map(|_| Task::Sleep(config.sleep.sample().as_secs_f64()))
@@ -253,97 +319,136 @@ fn tasks(
                 .map(|id| Task::Url(format!("{base}/{id}/info.0.json")))
                 .collect()
         }
-        Workload::Cpu => {
-            let below = if python {
-                config.python_primes_below
-            } else {
-                config.primes_below
-            };
-            cpu::split(below, config.parts)
-                .into_iter()
-                .map(|(from, to)| Task::Primes(from, to))
-                .collect()
-        }
+        Workload::Cpu => cpu::split(config.primes_below, config.parts)
+            .into_iter()
+            .map(|(from, to)| Task::Primes(from, to))
+            .collect(),
+        Workload::Spawn => vec![Task::Sleep(SPAWN_SLEEP.as_secs_f64())],
     }
 }
 
-/// Threads or processes a model uses for `tasks` tasks.
-fn workers(config: &LabConfig, model: Model, tasks: usize, cores: usize) -> usize {
+/// Threads or processes a model uses for `tasks` tasks of `workload`. A pool of threads has
+/// one per task for waiting work (a blocked thread waits for one task) and one per core for
+/// computing (more threads than cores cannot compute more at once).
+fn workers(
+    config: &LabConfig,
+    workload: Workload,
+    model: Model,
+    tasks: usize,
+    cores: usize,
+) -> usize {
+    let pool = match workload {
+        Workload::Cpu => cores.min(tasks),
+        _ => tasks,
+    };
     let n = match model {
         Model::Sequential => 1,
         Model::Async => tasks,
         Model::AsyncMt => cores,
-        Model::Threads => config.threads.unwrap_or(tasks).min(1024),
+        Model::Threads => config.threads.unwrap_or(pool).min(1024),
         Model::Processes => config.processes.unwrap_or(cores).min(tasks),
     };
     n.max(1)
 }
 
-fn run_cells(
-    config: LabConfig,
-    base_url: Option<&str>,
-    cancel: &CancellationToken,
-) -> Result<LabReport, LabError> {
+/// Each language asked for, with its toolchain: found, built, or why not. Python's interpreter
+/// runs as `python` with the GIL, or as `python-nogil` when it has none; a free-threaded
+/// Python found on the PATH joins as `python-nogil` beside it.
+fn toolchains(config: &LabConfig) -> (Vec<(Runtime, Toolchain)>, PythonStatus) {
+    let mut found = Vec::new();
+    let mut python_status = PythonStatus::NotRequested;
+    for &lang in &config.langs {
+        match lang {
+            Lang::Rust => found.push((Runtime::Rust, lang::rust(&config.exe))),
+            Lang::Go => found.push((Runtime::Go, lang::go(&config.cache))),
+            Lang::Cpp => found.push((Runtime::Cpp, lang::cpp(&config.cache))),
+            Lang::Js => found.push((Runtime::Js, lang::js(&config.cache))),
+            Lang::Python => {
+                let main = PythonStatus::probe_at(&config.python);
+                let mut pythons = vec![main.clone()];
+                if !main.free_threaded()
+                    && let Some(free) = python::free_threaded_on_path()
+                {
+                    pythons.push(free);
+                }
+                for status in pythons {
+                    let runtime = if status.free_threaded() {
+                        Runtime::PythonNoGil
+                    } else {
+                        python_status = status.clone();
+                        Runtime::Python
+                    };
+                    let toolchain = match &status {
+                        PythonStatus::Ran { interpreter, .. } => lang::python(
+                            &config.cache,
+                            interpreter,
+                            &status.version_line().unwrap_or_default(),
+                        ),
+                        PythonStatus::Missing(why) => Toolchain::Missing(format!(
+                            "{why} (install Python 3, or name one with --python PATH)"
+                        )),
+                        PythonStatus::NotRequested => continue,
+                    };
+                    found.push((runtime, toolchain));
+                }
+            }
+        }
+    }
+    (found, python_status)
+}
+
+fn run_cells(config: LabConfig, base_url: Option<&str>, cancel: &CancellationToken) -> LabReport {
     let cores = cores();
-    let python = if config.python {
-        PythonStatus::probe()
-    } else {
-        PythonStatus::NotRequested
-    };
+    let (toolchains, python) = toolchains(&config);
     let mut report = LabReport {
         config: config.clone(),
         cores,
         cells: Vec::new(),
-        python: python.clone(),
+        spawn: Vec::new(),
+        langs: toolchains
+            .iter()
+            .map(|(runtime, toolchain)| LangReport {
+                runtime: *runtime,
+                version: toolchain.version().map(str::to_owned),
+                build: match toolchain {
+                    Toolchain::Ready { build, .. } => build.clone(),
+                    Toolchain::BuildFailed { build, .. } => Some(build.clone()),
+                    Toolchain::Missing(_) => None,
+                },
+                skipped: match toolchain {
+                    Toolchain::Ready { .. } => None,
+                    Toolchain::Missing(why) => Some(why.clone()),
+                    Toolchain::BuildFailed { message, .. } => Some(message.clone()),
+                },
+            })
+            .collect(),
+        python,
         interrupted: false,
     };
-    let mut runtimes = vec![(Runtime::Rust, &Model::RUST[..])];
-    let script = match &python {
-        PythonStatus::Ran { .. } => {
-            let script = python::Script::write().map_err(|e| LabError::Worker {
-                workload: "python",
-                model: "any",
-                reason: format!("cannot write the Python script: {e}"),
-            })?;
-            runtimes.push((Runtime::Python, &Model::PYTHON[..]));
-            Some(script)
-        }
-        _ => None,
-    };
-    'all: for (runtime, models) in runtimes {
+    let ready: Vec<_> = toolchains
+        .iter()
+        .filter_map(|(runtime, toolchain)| Some((*runtime, toolchain.worker()?)))
+        .collect();
+    'all: for &(runtime, worker) in &ready {
         for &workload in &config.workloads {
-            let tasks = tasks(&config, workload, base_url, runtime == Runtime::Python);
+            if workload == Workload::Spawn {
+                continue;
+            }
+            let tasks = tasks(&config, workload, base_url);
             let durations = waits(&config, workload, &tasks);
             // The sequential cell's answer and each task's duration (for the cpu ideal).
             let mut sequential: Option<(u64, Vec<Duration>)> = None;
-            for &model in models {
-                if cancel.is_cancelled() {
-                    report.interrupted = true;
-                    break 'all;
-                }
+            for &model in runtime.models() {
                 let job = Job {
                     workload,
                     model,
-                    workers: workers(&config, model, tasks.len(), cores),
+                    workers: workers(&config, workload, model, tasks.len(), cores),
                     tasks: tasks.clone(),
+                    count: None,
                 };
-                let command = match (runtime, &script) {
-                    (Runtime::Python, Some(script)) => script.command(),
-                    _ => {
-                        let mut command = Command::new(&config.exe);
-                        command.arg(worker::WORKER_COMMAND);
-                        command
-                    }
-                };
-                let output = run_job(command, &job, cancel);
-                if cancel.is_cancelled() || matches!(output, Ok(None)) {
+                let Some(mut cell) = measure(runtime, worker, &job, config.repeat, cancel) else {
                     report.interrupted = true;
                     break 'all;
-                }
-                let mut cell = match output {
-                    Ok(Some(output)) => cell(runtime, &job, output),
-                    // One failed worker spoils its cell only: the others still run.
-                    _ => failed_cell(runtime, &job, output.err().unwrap_or_default()),
                 };
                 if let (Some(answer), Some((expected, _))) = (cell.answer, &sequential)
                     && workload == Workload::Cpu
@@ -374,7 +479,142 @@ fn run_cells(
             }
         }
     }
-    Ok(report)
+    if config.workloads.contains(&Workload::Spawn) && !report.interrupted {
+        'spawn: for &(runtime, worker) in &ready {
+            for &model in runtime.spawn_models() {
+                let count = match model {
+                    Model::Threads => config.spawn.min(SPAWN_MAX_THREADS),
+                    _ => config.spawn,
+                };
+                let job = Job {
+                    workload: Workload::Spawn,
+                    model,
+                    workers: 1,
+                    tasks: tasks(&config, Workload::Spawn, None),
+                    count: Some(count),
+                };
+                match run_job(worker.command(), &job, cancel) {
+                    Ok(None) => {
+                        report.interrupted = true;
+                        break 'spawn;
+                    }
+                    output => report.spawn.push(spawn_row(runtime, &job, output)),
+                }
+            }
+        }
+    }
+    report
+}
+
+/// Runs `job` on `worker` as many times as `repeat` says (see [`LabConfig::repeat`]) and makes
+/// its cell: the median wall time with the fastest and slowest, the rest from the run nearest
+/// the median. `None` when `cancel` stopped it.
+fn measure(
+    runtime: Runtime,
+    worker: &lang::Worker,
+    job: &Job,
+    repeat: Option<usize>,
+    cancel: &CancellationToken,
+) -> Option<LabCell> {
+    let mut runs: Vec<LabCell> = Vec::new();
+    loop {
+        if cancel.is_cancelled() {
+            return None;
+        }
+        let cell = match run_job(worker.command(), job, cancel) {
+            Ok(None) => return None,
+            Ok(Some(output)) => cell(runtime, job, output),
+            // One failed worker spoils its cell only: the others still run.
+            Err(reason) => failed_cell(runtime, job, reason),
+        };
+        if !cell.ok() {
+            return Some(cell);
+        }
+        if let Some(first) = runs.first()
+            && first.answer != cell.answer
+            && job.workload == Workload::Cpu
+        {
+            let mut cell = cell;
+            cell.error = Some(format!(
+                "runs disagree: {:?} then {:?}",
+                first.answer, cell.answer
+            ));
+            return Some(cell);
+        }
+        runs.push(cell);
+        let wanted = repeat.unwrap_or(if runs[0].wall < AUTO_REPEAT_BELOW {
+            AUTO_REPEAT
+        } else {
+            1
+        });
+        if runs.len() >= wanted.max(1) {
+            break;
+        }
+    }
+    let walls: Vec<Duration> = runs.iter().map(|c| c.wall).collect();
+    let median = median(&walls);
+    let nearest = runs
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, c)| c.wall.abs_diff(median))
+        .map_or(0, |(i, _)| i);
+    let mut cell = runs.swap_remove(nearest);
+    cell.wall_min = walls.iter().copied().min().unwrap_or_default();
+    cell.wall_max = walls.iter().copied().max().unwrap_or_default();
+    cell.wall = median;
+    cell.walls = walls;
+    Some(cell)
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[Duration]) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+    }
+}
+
+/// The spawn row of a job whose worker answered `output` (or failed).
+fn spawn_row(runtime: Runtime, job: &Job, output: Result<Option<JobOutput>, String>) -> SpawnRow {
+    let tasks = job.count.unwrap_or(0);
+    let mut row = SpawnRow {
+        runtime,
+        model: job.model,
+        engine: String::new(),
+        tasks,
+        wall: Duration::ZERO,
+        baseline_rss_kib: 0,
+        peak_rss_kib: 0,
+        error: None,
+    };
+    match output {
+        Ok(Some(output)) => {
+            row.engine = output.engine;
+            row.error = output.error.or_else(|| {
+                (output.result != tasks)
+                    .then(|| format!("{} of {tasks} tasks finished", output.result))
+            });
+            match (secs(output.wall), output.baseline_rss_kib) {
+                (Ok(wall), Some(baseline)) => {
+                    row.wall = wall;
+                    row.baseline_rss_kib = baseline;
+                    row.peak_rss_kib = output.peak_rss_kib;
+                }
+                (Err(e), _) => row.error = row.error.or(Some(e)),
+                (_, None) => {
+                    row.error = row
+                        .error
+                        .or(Some("it reported no baseline memory".to_owned()));
+                }
+            }
+        }
+        Ok(None) => row.error = Some("interrupted".to_owned()),
+        Err(e) => row.error = Some(format!("the worker failed: {e}")),
+    }
+    row
 }
 
 /// Cores a model can keep busy computing: one for a single thread (or Python's threads, which
@@ -395,7 +635,7 @@ fn cpu_lanes(runtime: Runtime, model: Model, workers: usize, cores: usize) -> us
 /// expected longest, the others sharing the rest equally.
 fn waits(config: &LabConfig, workload: Workload, tasks: &[Task]) -> Option<Vec<Duration>> {
     match workload {
-        Workload::Cpu => None,
+        Workload::Cpu | Workload::Spawn => None,
         Workload::Http => Some(http_waits(config.latency, tasks.len())),
         Workload::Sleep => Some(
             tasks
@@ -580,6 +820,8 @@ fn cell(runtime: Runtime, job: &Job, output: JobOutput) -> LabCell {
                     start: offset(times.start)?,
                     first_byte: times.first_byte.map(offset).transpose()?,
                     end: offset(times.end)?,
+                    cpu: times.cpu.map(secs).transpose()?,
+                    worker: times.worker.and_then(|w| u32::try_from(w).ok()),
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -605,6 +847,9 @@ fn cell(runtime: Runtime, job: &Job, output: JobOutput) -> LabCell {
         workers: job.workers,
         tasks: job.tasks.len(),
         wall,
+        wall_min: wall,
+        wall_max: wall,
+        walls: vec![wall],
         cpu,
         peak_rss_kib: output.peak_rss_kib,
         ideal: None,
@@ -622,7 +867,7 @@ fn failed_cell(runtime: Runtime, job: &Job, reason: String) -> LabCell {
         JobOutput {
             engine: match runtime {
                 Runtime::Rust => worker::engine(job.model, job.workers),
-                Runtime::Python => "python3".to_owned(),
+                other => other.as_str().to_owned(),
             },
             error: Some(format!("the worker failed: {reason}")),
             ..JobOutput::default()
@@ -704,11 +949,14 @@ mod tests {
             model: Model::Async,
             workers: 2,
             tasks: vec![Task::Sleep(0.1), Task::Sleep(0.1)],
+            count: None,
         };
         let times = TaskTimes {
             start: 10.0,
             first_byte: None,
             end: 10.1,
+            cpu: None,
+            worker: Some(0),
         };
         let answer = |wall: f64, tasks: Vec<TaskTimes>| JobOutput {
             t0: 10.0,

@@ -61,6 +61,39 @@ fn max_rss_kib(usage: &libc::rusage) -> u64 {
     }
 }
 
+/// CPU time this thread has used so far (`CLOCK_THREAD_CPUTIME_ID`); `None` where the
+/// platform does not tell.
+pub fn thread_cpu() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one `timespec` into the pointer, which points to one.
+        let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+        ok.then(|| {
+            Duration::new(
+                u64::try_from(ts.tv_sec).unwrap_or(0),
+                u32::try_from(ts.tv_nsec).unwrap_or(0),
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// This process's resident memory now, in KiB (Linux: `/proc/self/statm`); `None` elsewhere.
+pub fn rss_now_kib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no memory effects; it returns -1 for an unknown name.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()? / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +125,31 @@ mod tests {
             "{used:?} in {elapsed:?}"
         );
         assert!(now().peak_rss_kib > 0);
+    }
+
+    #[test]
+    fn thread_cpu_counts_this_thread_only() {
+        let before = thread_cpu().unwrap();
+        // Another thread spinning does not count here.
+        std::thread::spawn(|| {
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(100) {
+                std::hint::spin_loop();
+            }
+        })
+        .join()
+        .unwrap();
+        let idle = thread_cpu().unwrap() - before;
+        assert!(idle < Duration::from_millis(50), "{idle:?}");
+        // Spinning here does count: until 60 ms show, for at most 2 s.
+        let start = std::time::Instant::now();
+        while thread_cpu().unwrap() - before < Duration::from_millis(60)
+            && start.elapsed() < Duration::from_secs(2)
+        {
+            std::hint::spin_loop();
+        }
+        let busy = thread_cpu().unwrap() - before;
+        assert!(busy >= Duration::from_millis(60), "{busy:?} vs {idle:?}");
+        assert!(rss_now_kib().unwrap() > 0);
     }
 }

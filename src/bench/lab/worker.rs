@@ -27,6 +27,9 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs `job` and reports its times. Worker processes (for [`Model::Processes`]) are started
 /// from `exe`, the gather binary.
 pub fn run(job: &Job, exe: &Path) -> JobOutput {
+    if job.workload == Workload::Spawn {
+        return spawn(job);
+    }
     let clients = Clients::new(job);
     let before = usage::now();
     let t0 = unix_now();
@@ -46,6 +49,7 @@ pub fn run(job: &Job, exe: &Path) -> JobOutput {
         cpu: after.cpu.saturating_sub(before.cpu).as_secs_f64(),
         peak_rss_kib: after.peak_rss_kib,
         engine: engine(job.model, job.workers).to_owned(),
+        version: Some(version()),
         ..JobOutput::default()
     };
     match outcome {
@@ -69,6 +73,31 @@ pub fn run(job: &Job, exe: &Path) -> JobOutput {
         Err(e) => output.error = Some(e),
     }
     output
+}
+
+/// gather's version and the async runtime it runs on, for the lab's version list.
+fn version() -> String {
+    format!("gather {}, tokio 1", env!("CARGO_PKG_VERSION"))
+}
+
+/// The index of the thread this runs on among the threads of this process that ran a task,
+/// from 0 in the order they first did: which lane a task ran in.
+fn thread_index() -> u64 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    INDEX.with(|i| *i as u64)
+}
+
+/// Counts the primes of a task, with the CPU time this thread spent on it.
+fn primes(from: u64, to: u64) -> (u64, Option<f64>) {
+    let before = usage::thread_cpu();
+    let count = count_primes(from, to);
+    let cpu = usage::thread_cpu()
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before).as_secs_f64());
+    (count, cpu)
 }
 
 /// What runs each model, for the table.
@@ -158,12 +187,17 @@ fn sleep_time(secs: f64) -> Result<Duration, String> {
 /// Runs one task, blocking the thread while it waits.
 fn blocking_task(task: &Task, agent: Option<&ureq::Agent>) -> TaskResult {
     let start = unix_now();
+    let mut cpu = None;
     let (first_byte, answer) = match task {
         Task::Sleep(secs) => {
             std::thread::sleep(sleep_time(*secs)?);
             (None, 0)
         }
-        Task::Primes(from, to) => (None, count_primes(*from, *to)),
+        Task::Primes(from, to) => {
+            let (count, used) = primes(*from, *to);
+            cpu = used;
+            (None, count)
+        }
         Task::Url(url) => {
             let agent = agent.ok_or("no HTTP client for an HTTP task")?;
             let mut response = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
@@ -179,6 +213,8 @@ fn blocking_task(task: &Task, agent: Option<&ureq::Agent>) -> TaskResult {
         start,
         first_byte,
         end: unix_now(),
+        cpu,
+        worker: Some(thread_index()),
     };
     Ok((times, answer))
 }
@@ -186,12 +222,17 @@ fn blocking_task(task: &Task, agent: Option<&ureq::Agent>) -> TaskResult {
 /// Runs one task as a future. CPU work runs inline: it never yields, as in a coroutine.
 async fn async_task(task: Task, client: Option<reqwest::Client>) -> TaskResult {
     let start = unix_now();
+    let mut cpu = None;
     let (first_byte, answer) = match &task {
         Task::Sleep(secs) => {
             tokio::time::sleep(sleep_time(*secs)?).await;
             (None, 0)
         }
-        Task::Primes(from, to) => (None, count_primes(*from, *to)),
+        Task::Primes(from, to) => {
+            let (count, used) = primes(*from, *to);
+            cpu = used;
+            (None, count)
+        }
         Task::Url(url) => {
             let client = client.ok_or("no HTTP client for an HTTP task")?;
             let fail = |e: reqwest::Error| format!("{url}: {e}");
@@ -210,6 +251,8 @@ async fn async_task(task: Task, client: Option<reqwest::Client>) -> TaskResult {
         start,
         first_byte,
         end: unix_now(),
+        cpu,
+        worker: Some(thread_index()),
     };
     Ok((times, answer))
 }
@@ -343,6 +386,7 @@ fn processes(job: &Job, exe: &Path) -> Result<Finished, String> {
             model: Model::Sequential,
             workers: 1,
             tasks: job.tasks.iter().skip(w).step_by(workers).cloned().collect(),
+            count: None,
         };
         let mut command = Command::new(exe);
         command
@@ -391,7 +435,8 @@ fn processes(job: &Job, exe: &Path) -> Result<Finished, String> {
         // The share's tasks were w, w + workers, ...; its answer per task is not split, so the
         // whole answer goes to its first task.
         let mut answer_left = answer.result;
-        for (k, times) in answer.tasks.into_iter().enumerate() {
+        for (k, mut times) in answer.tasks.into_iter().enumerate() {
+            times.worker = Some(w as u64);
             if let Some(slot) = results.get_mut(w + k * workers) {
                 *slot = Ok((times, std::mem::take(&mut answer_left)));
             }
@@ -401,4 +446,76 @@ fn processes(job: &Job, exe: &Path) -> Result<Finished, String> {
         results,
         extra_rss_kib,
     })
+}
+
+/// The spawn workload: `count` sleeps started at once, as tokio tasks (async) or OS threads,
+/// with the resident memory before and at the peak.
+fn spawn(job: &Job) -> JobOutput {
+    let count = job.count.unwrap_or(0);
+    let sleep = match job.tasks.first() {
+        Some(Task::Sleep(secs)) => sleep_time(*secs),
+        _ => Err("the spawn workload takes one sleep task".to_owned()),
+    };
+    let mut output = JobOutput {
+        engine: match job.model {
+            Model::Threads => "OS threads (std::thread)".to_owned(),
+            _ => "tokio tasks, current_thread".to_owned(),
+        },
+        version: Some(version()),
+        ..JobOutput::default()
+    };
+    let sleep = match sleep {
+        Ok(sleep) => sleep,
+        Err(e) => {
+            output.error = Some(e);
+            return output;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            output.error = Some(format!("cannot start the runtime: {e}"));
+            return output;
+        }
+    };
+    output.baseline_rss_kib = usage::rss_now_kib();
+    output.t0 = unix_now();
+    let start = Instant::now();
+    let done = match job.model {
+        Model::Threads => {
+            let handles: Vec<_> = (0..count)
+                .map_while(|_| {
+                    std::thread::Builder::new()
+                        .spawn(move || std::thread::sleep(sleep))
+                        .ok()
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).count() as u64
+        }
+        _ => runtime.block_on(async {
+            // Each task only sleeps and counts itself done: no handle is kept per task.
+            let left = std::sync::Arc::new(AtomicUsize::new(count as usize));
+            let all_done = std::sync::Arc::new(tokio::sync::Notify::new());
+            for _ in 0..count {
+                let (left, all_done) = (left.clone(), all_done.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(sleep).await;
+                    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        all_done.notify_one();
+                    }
+                });
+            }
+            if count > 0 {
+                all_done.notified().await;
+            }
+            count
+        }),
+    };
+    output.wall = start.elapsed().as_secs_f64();
+    output.peak_rss_kib = usage::now().peak_rss_kib;
+    output.result = done;
+    output
 }

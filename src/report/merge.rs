@@ -1,0 +1,369 @@
+//! `gather summary merge`: the `--json` summaries of one job's shards added up into one: the
+//! totals, every failure (with its shard), the wall span from the first start to the last
+//! finish, and the shards that were interrupted, given twice or missing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use indicatif::HumanBytes;
+use serde_json::{Value, json};
+
+use super::human_duration;
+
+/// Why the summaries could not be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A file is not a fetch summary.
+    #[error("{file}: not a `gather fetch --json` summary ({what})")]
+    NotASummary {
+        /// The file.
+        file: String,
+        /// What is missing or wrong.
+        what: String,
+    },
+    /// The shards do not belong to one job.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// The counters every summary has and the merge adds up.
+const COUNTS: [&str; 7] = [
+    "ok",
+    "failed",
+    "skipped",
+    "requests",
+    "retries",
+    "abandoned",
+    "bytes",
+];
+
+/// One shard's summary, as read.
+#[derive(Debug, Clone)]
+struct Part {
+    file: String,
+    shard: Option<(u64, u64)>,
+    value: Value,
+    started: Option<SystemTime>,
+    finished: Option<SystemTime>,
+}
+
+/// The merged summary of a job's shards.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    parts: Vec<Part>,
+    totals: BTreeMap<&'static str, u64>,
+    failures: Vec<Value>,
+    /// How many shards the job has, when the summaries say.
+    of: Option<u64>,
+}
+
+impl Merged {
+    /// Shards of the job that no summary covers.
+    pub fn missing(&self) -> Vec<u64> {
+        let Some(of) = self.of else {
+            return Vec::new();
+        };
+        (1..=of)
+            .filter(|k| {
+                !self
+                    .parts
+                    .iter()
+                    .any(|p| p.shard.is_some_and(|(pk, _)| pk == *k))
+            })
+            .collect()
+    }
+
+    /// Shards given more than once (a re-run's summary beside the first one's).
+    pub fn repeated(&self) -> Vec<u64> {
+        let mut seen = BTreeMap::<u64, usize>::new();
+        for (k, _) in self.parts.iter().filter_map(|p| p.shard) {
+            *seen.entry(k).or_default() += 1;
+        }
+        seen.into_iter()
+            .filter(|&(_, n)| n > 1)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// The summaries of shards that were interrupted.
+    fn interrupted(&self) -> Vec<&Part> {
+        self.parts
+            .iter()
+            .filter(|p| p.value["interrupted"] == true)
+            .collect()
+    }
+
+    /// From the first shard's start to the last one's finish, when every summary has both.
+    pub fn span(&self) -> Option<Duration> {
+        let start = self.parts.iter().map(|p| p.started).min()??;
+        let end = self.parts.iter().map(|p| p.finished).max()??;
+        if self
+            .parts
+            .iter()
+            .any(|p| p.started.is_none() || p.finished.is_none())
+        {
+            return None;
+        }
+        end.duration_since(start).ok()
+    }
+
+    /// The sum of the shards' wall times: the job's cost in machine time.
+    fn wall_sum(&self) -> f64 {
+        self.parts
+            .iter()
+            .filter_map(|p| p.value["wall_secs"].as_f64())
+            .sum()
+    }
+
+    /// Whether the job is whole: every shard there once, none interrupted, no item failed.
+    pub fn complete(&self) -> bool {
+        self.missing().is_empty()
+            && self.repeated().is_empty()
+            && self.interrupted().is_empty()
+            && self.totals.get("failed").copied().unwrap_or(0) == 0
+    }
+
+    /// A total (`ok`, `failed`, …).
+    pub fn total(&self, name: &str) -> u64 {
+        self.totals.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// Merges `summaries`, each a file name and its parsed JSON.
+pub fn merge(summaries: Vec<(String, Value)>) -> Result<Merged, MergeError> {
+    let mut parts = Vec::new();
+    let mut totals = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut of = None;
+    for (file, value) in summaries {
+        let not_a_summary = |what: &str| MergeError::NotASummary {
+            file: file.clone(),
+            what: what.to_owned(),
+        };
+        for name in COUNTS {
+            let n = value[name]
+                .as_u64()
+                .ok_or_else(|| not_a_summary(&format!("no `{name}` count")))?;
+            *totals.entry(name).or_insert(0) += n;
+        }
+        let shard = match &value["shard"] {
+            Value::Null => None,
+            Value::String(text) => {
+                let parsed = text
+                    .split_once('/')
+                    .and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)));
+                Some(parsed.ok_or_else(|| not_a_summary(&format!("shard `{text}`")))?)
+            }
+            _ => return Err(not_a_summary("a `shard` that is not K/N")),
+        };
+        if let Some((_, n)) = shard {
+            match of {
+                Some(m) if m != n => {
+                    return Err(MergeError::Mismatch(format!(
+                        "{file} is a shard of {n}, the others of {m}: not one job"
+                    )));
+                }
+                _ => of = Some(n),
+            }
+        }
+        let time = |key: &str| {
+            value[key]
+                .as_str()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        };
+        let (started, finished) = (time("started_at"), time("finished_at"));
+        for failure in value["failures"].as_array().into_iter().flatten() {
+            let mut failure = failure.clone();
+            failure["shard"] = value["shard"].clone();
+            failures.push(failure);
+        }
+        parts.push(Part {
+            file,
+            shard,
+            value,
+            started,
+            finished,
+        });
+    }
+    parts.sort_by_key(|p| p.shard);
+    Ok(Merged {
+        parts,
+        totals,
+        failures,
+        of,
+    })
+}
+
+fn shard_name(part: &Part) -> String {
+    part.shard
+        .map_or_else(|| part.file.clone(), |(k, n)| format!("{k}/{n}"))
+}
+
+/// The merged summary for people.
+pub fn merged_text(merged: &Merged) -> String {
+    let shards = match merged.of {
+        Some(of) => format!("{} summaries of {of} shards", merged.parts.len()),
+        None => format!("{} summaries", merged.parts.len()),
+    };
+    let mut text = format!(
+        "{shards}: {} saved, {} failed, {} skipped, {} in all\n",
+        merged.total("ok"),
+        merged.total("failed"),
+        merged.total("skipped"),
+        HumanBytes(merged.total("bytes")),
+    );
+    if let Some(span) = merged.span() {
+        text.push_str(&format!(
+            "  wall span    {} from the first start to the last finish ({} of shard time)\n",
+            human_duration(span),
+            human_duration(Duration::from_secs_f64(merged.wall_sum())),
+        ));
+    }
+    for part in &merged.parts {
+        let v = &part.value;
+        text.push_str(&format!(
+            "  shard {:<6} {} saved, {} failed, {} skipped in {}{}\n",
+            shard_name(part),
+            v["ok"],
+            v["failed"],
+            v["skipped"],
+            human_duration(Duration::from_secs_f64(
+                v["wall_secs"].as_f64().unwrap_or(0.0)
+            )),
+            if v["interrupted"] == true {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let list = |ks: &[u64]| {
+        ks.iter()
+            .map(|k| format!("{k}/{}", merged.of.unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !merged.missing().is_empty() {
+        text.push_str(&format!("missing: {}\n", list(&merged.missing())));
+    }
+    if !merged.repeated().is_empty() {
+        text.push_str(&format!(
+            "given more than once: {}\n",
+            list(&merged.repeated())
+        ));
+    }
+    let interrupted: Vec<String> = merged.interrupted().into_iter().map(shard_name).collect();
+    if !interrupted.is_empty() {
+        text.push_str(&format!("interrupted: {}\n", interrupted.join(", ")));
+    }
+    for failure in &merged.failures {
+        text.push_str(&format!(
+            "failed: {} (shard {}): {}\n",
+            failure["url"].as_str().unwrap_or("?"),
+            failure["shard"].as_str().unwrap_or("-"),
+            failure["reason"].as_str().unwrap_or("?"),
+        ));
+    }
+    text
+}
+
+/// The merged summary for scripts.
+pub fn merged_json(merged: &Merged) -> Value {
+    let mut value = json!({});
+    for (name, total) in &merged.totals {
+        value[*name] = json!(total);
+    }
+    value["shards"] = json!(merged.of);
+    value["summaries"] = merged
+        .parts
+        .iter()
+        .map(|p| {
+            json!({
+                "file": p.file,
+                "shard": p.value["shard"],
+                "ok": p.value["ok"],
+                "failed": p.value["failed"],
+                "interrupted": p.value["interrupted"],
+                "wall_secs": p.value["wall_secs"],
+            })
+        })
+        .collect();
+    value["missing"] = json!(merged.missing());
+    value["repeated"] = json!(merged.repeated());
+    value["interrupted"] = merged
+        .interrupted()
+        .into_iter()
+        .map(shard_name)
+        .collect::<Vec<_>>()
+        .into();
+    value["span_secs"] = json!(merged.span().map(|d| d.as_secs_f64()));
+    value["wall_sum_secs"] = json!(merged.wall_sum());
+    value["complete"] = json!(merged.complete());
+    value["failures"] = json!(merged.failures);
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(shard: Option<&str>, ok: u64, failed: u64, start: &str, end: &str) -> Value {
+        json!({
+            "ok": ok, "failed": failed, "skipped": 0, "requests": ok + failed, "retries": 0,
+            "abandoned": 0, "bytes": ok * 100, "interrupted": false, "wall_secs": 1.0,
+            "shard": shard, "started_at": start, "finished_at": end,
+            "failures": (0..failed).map(|i| json!({"url": format!("http://h/{i}"), "reason": "HTTP 404"})).collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn shards_add_up_and_gaps_show() {
+        let merged = merge(vec![
+            (
+                "a".into(),
+                summary(
+                    Some("1/3"),
+                    10,
+                    0,
+                    "2026-01-01T00:00:00Z",
+                    "2026-01-01T00:00:02Z",
+                ),
+            ),
+            (
+                "c".into(),
+                summary(
+                    Some("3/3"),
+                    9,
+                    1,
+                    "2026-01-01T00:00:01Z",
+                    "2026-01-01T00:00:05Z",
+                ),
+            ),
+        ])
+        .unwrap();
+        assert_eq!((merged.total("ok"), merged.total("failed")), (19, 1));
+        assert_eq!(merged.missing(), vec![2]);
+        assert_eq!(merged.span(), Some(Duration::from_secs(5)));
+        assert!(!merged.complete());
+        let value = merged_json(&merged);
+        assert_eq!(value["failures"][0]["shard"], "3/3");
+        let text = merged_text(&merged);
+        assert!(text.contains("missing: 2/3"), "{text}");
+    }
+
+    #[test]
+    fn shards_of_other_jobs_or_other_files_are_refused() {
+        let one = summary(Some("1/2"), 1, 0, "", "");
+        let other = summary(Some("1/3"), 1, 0, "", "");
+        assert!(matches!(
+            merge(vec![("a".into(), one.clone()), ("b".into(), other)]),
+            Err(MergeError::Mismatch(_))
+        ));
+        assert!(matches!(
+            merge(vec![("x".into(), json!({"hello": 1}))]),
+            Err(MergeError::NotASummary { .. })
+        ));
+        let twice = merge(vec![("a".into(), one.clone()), ("b".into(), one)]).unwrap();
+        assert_eq!(twice.repeated(), vec![1]);
+    }
+}
