@@ -36,11 +36,51 @@ use crate::save::OutputDir;
 /// How often the caller collects the workers' records (for progress, summary, HAR).
 pub(super) const COLLECT_EVERY: Duration = Duration::from_millis(50);
 
-/// Batches of records queued for the caller at most; a worker that finds the queue full waits
-/// for the next collection. Items that end at once (refused connections, lines that are not
-/// URLs) could otherwise queue the whole input between two collections: 300,000 of them took
-/// 29 MB. At 256 records a batch this still passes 300,000 records a second.
-const QUEUED_BATCHES: usize = 64;
+/// Records queued for the caller at most (1-2 MB); a worker that would queue more wakes the
+/// caller and waits until it has taken them. Items that end at once (refused connections,
+/// lines that are not URLs) can come faster than the caller takes them on its 50 ms schedule:
+/// 1,000,000 such failures queued up to 88 MB. Counted in records, not batches: a batch holds
+/// one record or 256, and a cap of 64 batches throttled 2,000,000 refused connections from 72 s
+/// to 100 s.
+const MAX_QUEUED: usize = 4096;
+
+/// How many records are queued for the caller, shared by the workers and the caller.
+#[derive(Debug, Default)]
+struct Backlog {
+    queued: std::sync::Mutex<usize>,
+    taken: std::sync::Condvar,
+    /// Wakes the caller before its next scheduled collection: the queue is full.
+    full: tokio::sync::Notify,
+}
+
+impl Backlog {
+    /// Counts `n` more records queued; while more than [`MAX_QUEUED`] are, wakes the caller
+    /// and blocks the worker.
+    fn add(&self, n: usize) {
+        let mut queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *queued += n;
+        while *queued > MAX_QUEUED {
+            self.full.notify_one();
+            queued = self
+                .taken
+                .wait(queued)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Counts `n` records taken by the caller, and wakes the waiting workers.
+    fn take(&self, n: usize) {
+        let mut queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *queued -= n;
+        self.taken.notify_all();
+    }
+}
 
 /// Worker threads, started and ready, waiting for their run.
 pub(super) struct Workers {
@@ -57,7 +97,9 @@ struct Start {
     out: OutputDir,
     t0: Instant,
     /// Batches of records, collected by the caller on its own schedule.
-    records: std::sync::mpsc::SyncSender<Vec<Record>>,
+    records: mpsc::UnboundedSender<Vec<Record>>,
+    /// How many records are queued.
+    backlog: Arc<Backlog>,
     /// How the worker's run ended; the one message that wakes the caller.
     done: mpsc::UnboundedSender<RunEnd>,
 }
@@ -128,7 +170,8 @@ impl Workers {
     ) -> RunEnd {
         let t0 = Instant::now();
         let entries = Arc::new(tokio::sync::Mutex::new(entries.fuse()));
-        let (records, records_rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(QUEUED_BATCHES);
+        let (records, mut records_rx) = mpsc::unbounded_channel::<Vec<Record>>();
+        let backlog = Arc::new(Backlog::default());
         let (done, mut done_rx) = mpsc::unbounded_channel();
         for start in self.starts {
             let _ = start.send(Start {
@@ -136,12 +179,14 @@ impl Workers {
                 out: out.clone(),
                 t0,
                 records: records.clone(),
+                backlog: Arc::clone(&backlog),
                 done: done.clone(),
             });
         }
         drop((records, done));
         let mut collect = || {
             while let Ok(batch) = records_rx.try_recv() {
+                backlog.take(batch.len());
                 batch.into_iter().for_each(&mut observe);
             }
         };
@@ -153,6 +198,7 @@ impl Workers {
         loop {
             tokio::select! {
                 _ = tick.tick() => collect(),
+                () = backlog.full.notified() => collect(),
                 end = done_rx.recv() => match end {
                     Some(end) => {
                         abandoned += end.abandoned;
@@ -226,6 +272,7 @@ impl Worker {
             let mut batcher = Batcher {
                 records: Vec::new(),
                 batches: start.records,
+                backlog: start.backlog,
             };
             let end = engine::run(
                 entries,
@@ -247,10 +294,11 @@ impl Worker {
 }
 
 /// Collects a worker's records and queues them for the caller when the engine is about to wait;
-/// blocks the worker while the queue is full (see [`QUEUED_BATCHES`]).
+/// blocks the worker while too many are queued (see [`MAX_QUEUED`]).
 struct Batcher {
     records: Vec<Record>,
-    batches: std::sync::mpsc::SyncSender<Vec<Record>>,
+    batches: mpsc::UnboundedSender<Vec<Record>>,
+    backlog: Arc<Backlog>,
 }
 
 impl Observer for Batcher {
@@ -261,6 +309,9 @@ impl Observer for Batcher {
     fn idle(&mut self) {
         if !self.records.is_empty() {
             let records = std::mem::take(&mut self.records);
+            // Counted before it is sent, so the caller never takes more than was counted; the
+            // wait that may follow needs only the others' records, already sent, to be taken.
+            self.backlog.add(records.len());
             let _ = self.batches.send(records);
         }
     }
