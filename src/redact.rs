@@ -39,7 +39,7 @@ pub fn url(url: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}{masked}{}", &url[..authority], &url[at..]))
 }
 
-/// [`url`] for an owned string: the same string back when there is nothing to mask.
+/// [`url()`] for an owned string: the same string back when there is nothing to mask.
 pub fn url_owned(text: String) -> String {
     match url(&text) {
         Cow::Borrowed(_) => text,
