@@ -82,9 +82,9 @@ const FDS_PER_THREAD: u64 = 3;
 /// limit (`ulimit -n`), when that is fewer than `concurrency`; `None` when the limit allows
 /// `concurrency` or cannot be read.
 ///
-/// Each download holds up to two descriptors (its connection and its file). Past the limit, connects and
-/// saves would fail with "Too many open files"; those still fail as transient errors, for the
-/// surplus connections that can remain beyond the cap.
+/// Each download holds up to two descriptors (its connection and its file). Past the limit,
+/// connects and saves would fail with "Too many open files"; those still fail as transient
+/// errors, for the surplus connections that can remain beyond the cap.
 pub fn descriptor_cap(concurrency: usize, threads: usize) -> Option<usize> {
     let (soft, _hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
     let open = open_descriptors()?;
