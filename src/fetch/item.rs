@@ -120,9 +120,9 @@ impl ItemError {
             ItemError::Request(e) => !e.is_redirect() && !e.is_builder(),
             ItemError::Truncated { .. } => true,
             // Out of descriptors (EMFILE, ENFILE): others free up as downloads end.
-            ItemError::Save(e) => {
-                matches!(e.raw_os_error(), Some(code) if code == libc::EMFILE || code == libc::ENFILE)
-            }
+            ItemError::Save(e) => e
+                .raw_os_error()
+                .is_some_and(|code| code == libc::EMFILE || code == libc::ENFILE),
             ItemError::Rejected(_)
             | ItemError::Tls(_)
             | ItemError::TooLarge { .. }
@@ -371,7 +371,8 @@ impl Fetcher {
             else {
                 return (Outcome::Failed(error), attempts);
             };
-            tracing::debug!(url = %crate::redact::url(url.as_str()), attempts, ?wait, "retrying after: {error}");
+            let shown = crate::redact::url(url.as_str());
+            tracing::debug!(url = %shown, attempts, ?wait, "retrying after: {error}");
             tokio::select! {
                 () = cancel.cancelled() => return (Outcome::Failed(error), attempts),
                 () = tokio::time::sleep(wait) => {}
