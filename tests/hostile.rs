@@ -657,3 +657,50 @@ fn log_lines_carry_no_colour_into_a_pipe() {
     assert!(stderr.contains("DEBUG"), "-vv logs: {stderr}");
     assert!(!stderr.contains('\x1b'), "no escape sequence: {stderr:?}");
 }
+
+#[test]
+fn a_password_follows_a_redirect_on_its_origin_only() {
+    use axum::http::HeaderMap;
+    use axum::response::Redirect;
+    use axum::routing::get;
+    let auth = |headers: HeaderMap| async move {
+        headers
+            .get("authorization")
+            .map_or("none".to_owned(), |v| v.to_str().unwrap().to_owned())
+    };
+    let other = common::spawn_app(axum::Router::new().route("/auth", get(auth)));
+    let elsewhere = format!("{other}/auth");
+    let url = common::spawn_app(
+        axum::Router::new()
+            .route("/auth", get(auth))
+            // An absolute Location on the same origin (a relative one keeps the userinfo by
+            // the URL standard alone).
+            .route(
+                "/here",
+                get(|headers: HeaderMap| async move {
+                    let host = headers["host"].to_str().unwrap().to_owned();
+                    Redirect::temporary(&format!("http://{host}/auth"))
+                }),
+            )
+            .route(
+                "/away",
+                get(move || async move { Redirect::temporary(&elsewhere) }),
+            ),
+    );
+    let with_password = url.replace("http://", &format!("http://user:{SECRET}@"));
+    let out = tempfile::tempdir().unwrap();
+    gather()
+        .args([
+            "fetch",
+            &format!("{with_password}/{{page}}"),
+            "--values",
+            "here,away",
+        ])
+        .args(["-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let here = fs::read_to_string(out.path().join("here")).unwrap();
+    assert!(here.starts_with("Basic "), "same origin keeps it: {here}");
+    assert_eq!(fs::read_to_string(out.path().join("away")).unwrap(), "none");
+}
