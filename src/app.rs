@@ -276,6 +276,7 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
                     concurrency: None,
                     url: None,
                     timelines: true,
+                    modes: vec![bench::Mode::Sequential, bench::Mode::Concurrent],
                 },
                 cancel,
             )

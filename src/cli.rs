@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::BenchConfig;
 use crate::bench::lab::{LabConfig, Workload};
 use crate::bench::sleep::SleepConfig;
+use crate::bench::{BenchConfig, Mode};
 use crate::duration::{self, DurationError};
 use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
 use crate::input::{IdSet, InputError, Keys, ListSource, Shard, ShardError, Source, UrlTemplate};
@@ -383,6 +383,19 @@ pub struct BenchArgs {
     /// With --report: run the lab's Python side too (python3; aiohttp if installed).
     #[arg(long, requires = "report")]
     pub python: bool,
+
+    /// Time only this run (e.g. the concurrent one, without waiting for the sequential).
+    #[arg(long, value_name = "RUN")]
+    pub only: Option<BenchOnly>,
+}
+
+/// The run `gather bench --only` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOnly {
+    /// One request at a time.
+    Sequential,
+    /// All at once (or `-c` at a time).
+    Concurrent,
 }
 
 /// The workloads of `gather bench` besides the xkcd fetch.
@@ -734,6 +747,11 @@ impl BenchArgs {
             concurrency: self.concurrency.map(|c| c as usize),
             url,
             timelines: self.trace.is_some() || self.report.is_some(),
+            modes: match self.only {
+                None => vec![Mode::Sequential, Mode::Concurrent],
+                Some(BenchOnly::Sequential) => vec![Mode::Sequential],
+                Some(BenchOnly::Concurrent) => vec![Mode::Concurrent],
+            },
         })
     }
 }

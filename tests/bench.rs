@@ -97,3 +97,21 @@ fn bench_sleep_refuses_flags_of_the_fetch_bench() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn bench_only_times_the_run_it_is_asked_for() {
+    let run = gather()
+        .args(["bench", "-n", "10", "--latency", "20ms", "--json"])
+        .args(["--only", "concurrent"])
+        .assert()
+        .success();
+    let s = summary(&run.get_output().stdout);
+    let runs = s["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{s}");
+    assert_eq!(runs[0]["mode"], "concurrent");
+    assert_eq!(runs[0]["ok"], 10);
+    assert!(
+        runs[0]["speedup"].is_null(),
+        "no sequential run to compare with: {s}"
+    );
+}

@@ -29,6 +29,8 @@ pub struct BenchConfig {
     pub url: Option<UrlTemplate>,
     /// Keep each request's span (for `--trace` and `--report`); off, memory stays flat.
     pub timelines: bool,
+    /// The runs to time, in this order (both, sequential first, unless `--only` says).
+    pub modes: Vec<Mode>,
 }
 
 /// Why a bench could not run.
@@ -159,7 +161,11 @@ pub async fn run(
         runs: Vec::new(),
         interrupted: false,
     };
-    for (mode, concurrency) in [(Mode::Sequential, 1), (Mode::Concurrent, concurrent)] {
+    for &mode in &config.modes {
+        let concurrency = match mode {
+            Mode::Sequential => 1,
+            Mode::Concurrent => concurrent,
+        };
         let fetch_config = FetchConfig {
             source: Source::Template {
                 template: template.clone(),
