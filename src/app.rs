@@ -212,7 +212,17 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             let name = format!("{} (concurrency {})", run.mode.as_str(), run.concurrency);
             (name, "http", &run.timeline)
         });
-        write_json(out, &report::chrome_trace(runs))?;
+        let python = result.python.iter().flat_map(|python| &python.runs);
+        let python = python.filter(|run| run.wall.is_some()).map(|run| {
+            let name = format!(
+                "python {} ({}, concurrency {})",
+                run.mode.as_str(),
+                run.client,
+                run.concurrency
+            );
+            (name, "http", &run.timeline)
+        });
+        write_json(out, &report::chrome_trace(runs.chain(python)))?;
     }
     let interrupted = match report_out {
         Some(out) if !result.interrupted => {
@@ -277,6 +287,7 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
                     url: None,
                     timelines: true,
                     modes: vec![bench::Mode::Sequential, bench::Mode::Concurrent],
+                    python: false,
                 },
                 cancel,
             )

@@ -79,6 +79,8 @@ const BENCH_HELP: &str = "\
 Examples:
   gather bench                                  # 200 comics at 100ms: sequential vs concurrent
   gather bench --count 1000 --latency 20ms -c 100
+  gather bench --python                         # + the seeds' Python: a loop, asyncio.gather
+  gather bench --only concurrent                # just the concurrent run
   gather bench --url 'https://xkcd.com/{id}/info.0.json' --count 50
   gather bench -n 50 --report report.html --python   # + the lab, as one HTML presentation
   gather bench -n 50 --trace bench.json         # open in https://ui.perfetto.dev
@@ -380,8 +382,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// With --report: run the lab's Python side too (python3; aiohttp if installed).
-    #[arg(long, requires = "report")]
+    /// Also run the seeds' Python on the same comics: a loop of blocking requests, and
+    /// asyncio.gather with aiohttp (python3; aiohttp for the concurrent run). With --report,
+    /// the lab's Python side too.
+    #[arg(long)]
     pub python: bool,
 
     /// Time only this run (e.g. the concurrent one, without waiting for the sequential).
@@ -752,6 +756,7 @@ impl BenchArgs {
                 Some(BenchOnly::Sequential) => vec![Mode::Sequential],
                 Some(BenchOnly::Concurrent) => vec![Mode::Concurrent],
             },
+            python: self.python,
         })
     }
 }

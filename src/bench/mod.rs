@@ -5,7 +5,10 @@
 
 pub mod lab;
 pub mod machine;
+pub mod python;
 pub mod sleep;
+
+pub use python::{PythonRun, PythonRuns};
 
 use std::time::Duration;
 
@@ -31,6 +34,8 @@ pub struct BenchConfig {
     pub timelines: bool,
     /// The runs to time, in this order (both, sequential first, unless `--only` says).
     pub modes: Vec<Mode>,
+    /// Also run the seeds' Python (`python/xkcd.py`) on the same comics from the same server.
+    pub python: bool,
 }
 
 /// Why a bench could not run.
@@ -87,6 +92,8 @@ pub struct BenchReport {
     pub runs: Vec<BenchRun>,
     /// Whether Ctrl-C cut the bench short.
     pub interrupted: bool,
+    /// Python's runs of the same job (`--python`), after gather's.
+    pub python: Option<PythonRuns>,
 }
 
 impl Mode {
@@ -213,6 +220,7 @@ pub async fn run(
         count: config.count,
         runs: Vec::new(),
         interrupted: false,
+        python: None,
     };
     for &mode in &config.modes {
         let concurrency = match mode {
@@ -259,6 +267,25 @@ pub async fn run(
         if interrupted {
             report.interrupted = true;
             break;
+        }
+    }
+    if config.python && !report.interrupted {
+        let job = python::PythonJob {
+            // The URLs gather fetched (an id whose URL does not parse fails there unsent).
+            comics: IdSet::first_except(config.count, MISSING_ID)
+                .into_iter_ids()
+                .filter_map(|id| Some((id, template.render(&id.to_string()).ok()?.into())))
+                .collect(),
+            runs: report
+                .runs
+                .iter()
+                .map(|run| (run.mode, run.concurrency, run.ideal))
+                .collect(),
+            dir: dir.path(),
+        };
+        match python::run(job, &cancel).await {
+            Some(runs) => report.python = Some(runs),
+            None => report.interrupted = true,
         }
     }
     if let Some(server) = server {

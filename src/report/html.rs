@@ -874,6 +874,7 @@ mod tests {
             count: 0,
             runs: Vec::new(),
             interrupted: false,
+            python: None,
         }
     }
 
