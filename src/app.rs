@@ -1,7 +1,7 @@
 //! Runs one parsed command: builds its config, runs it, prints the results, and says how it
 //! ended. The exit codes are decided here, in [`Status::code`] and [`SETUP_ERROR`].
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
@@ -278,6 +278,23 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     let config = args.into_config()?;
     let trace_out = trace.as_deref().map(Output::create).transpose()?;
     let report_out = report_path.as_deref().map(Output::create).transpose()?;
+    // The sequential run is mostly waiting: say how long, on a terminal, before it starts.
+    if config.url.is_none()
+        && config.modes.contains(&bench::Mode::Sequential)
+        && io::stderr().is_terminal()
+    {
+        let wait = bench::ideal(config.count, 1, config.latency.mean());
+        let python = if config.python {
+            ", and as long again in Python"
+        } else {
+            ""
+        };
+        eprintln!(
+            "gather bench: the sequential run takes about {} ({} comics one at a time){python}",
+            report::human_duration(wait),
+            config.count
+        );
+    }
     let cancel = cancel_on_signal();
     let result = bench::run(config, cancel.clone()).await?;
     if json {
@@ -290,7 +307,17 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             let name = format!("{} (concurrency {})", run.mode.as_str(), run.concurrency);
             (name, "http", &run.timeline)
         });
-        write_json(out, &report::chrome_trace(runs))?;
+        let python = result.python.iter().flat_map(|python| &python.runs);
+        let python = python.filter(|run| run.wall.is_some()).map(|run| {
+            let name = format!(
+                "python {} ({}, concurrency {})",
+                run.mode.as_str(),
+                run.client,
+                run.concurrency
+            );
+            (name, "http", &run.timeline)
+        });
+        write_json(out, &report::chrome_trace(runs.chain(python)))?;
     }
     let interrupted = match report_out {
         Some(out) if !result.interrupted => {
@@ -358,6 +385,8 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
                     concurrency: None,
                     url: None,
                     timelines: true,
+                    modes: vec![bench::Mode::Sequential, bench::Mode::Concurrent],
+                    python: false,
                 },
                 cancel.clone(),
             )

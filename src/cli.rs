@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::BenchConfig;
 use crate::bench::lab::lang::cache_dir;
 use crate::bench::lab::{DEFAULT_PYTHON, LabConfig, Lang, Workload};
 use crate::bench::sleep::SleepConfig;
+use crate::bench::{BenchConfig, Mode};
 use crate::duration::{self, DurationError};
 use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
 use crate::input::{
@@ -82,6 +82,8 @@ const BENCH_HELP: &str = "\
 Examples:
   gather bench                                  # 200 comics at 100ms: sequential vs concurrent
   gather bench --count 1000 --latency 20ms -c 100
+  gather bench --python                         # + the seeds' Python: a loop, asyncio.gather
+  gather bench --only concurrent                # just the concurrent run
   gather bench --url 'https://xkcd.com/{id}/info.0.json' --count 50
   gather bench -n 50 --report report.html --python   # + the lab and the demos, as a deck of slides
   gather bench -n 50 --trace bench.json         # open in https://ui.perfetto.dev
@@ -451,9 +453,23 @@ pub struct BenchArgs {
           value_parser = lesson_scale, requires = "report")]
     pub lesson_scale: f64,
 
-    /// With --report: run the lab's Python side too (python3; aiohttp if installed).
-    #[arg(long, requires = "report")]
+    /// Also run the seeds' Python on the same comics: a loop of blocking requests, and
+    /// asyncio.gather with aiohttp (python3; aiohttp for the concurrent run).
+    #[arg(long)]
     pub python: bool,
+
+    /// Time only this run (e.g. the concurrent one, without waiting for the sequential).
+    #[arg(long, value_name = "RUN")]
+    pub only: Option<BenchOnly>,
+}
+
+/// The run `gather bench --only` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchOnly {
+    /// One request at a time.
+    Sequential,
+    /// All at once (or `-c` at a time).
+    Concurrent,
 }
 
 /// The workloads of `gather bench` besides the xkcd fetch.
@@ -896,6 +912,12 @@ impl BenchArgs {
             concurrency: self.concurrency.map(|c| c as usize),
             url,
             timelines: self.trace.is_some() || self.report.is_some(),
+            modes: match self.only {
+                None => vec![Mode::Sequential, Mode::Concurrent],
+                Some(BenchOnly::Sequential) => vec![Mode::Sequential],
+                Some(BenchOnly::Concurrent) => vec![Mode::Concurrent],
+            },
+            python: self.python,
         })
     }
 }

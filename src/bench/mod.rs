@@ -6,7 +6,10 @@
 pub mod lab;
 pub mod lessons;
 pub mod machine;
+pub mod python;
 pub mod sleep;
+
+pub use python::{PythonRun, PythonRuns};
 
 use std::time::Duration;
 
@@ -30,6 +33,10 @@ pub struct BenchConfig {
     pub url: Option<UrlTemplate>,
     /// Keep each request's span (for `--trace` and `--report`); off, memory stays flat.
     pub timelines: bool,
+    /// The runs to time, in this order (both, sequential first, unless `--only` says).
+    pub modes: Vec<Mode>,
+    /// Also run the seeds' Python (`python/xkcd.py`) on the same comics from the same server.
+    pub python: bool,
 }
 
 /// Why a bench could not run.
@@ -86,6 +93,8 @@ pub struct BenchReport {
     pub runs: Vec<BenchRun>,
     /// Whether Ctrl-C cut the bench short.
     pub interrupted: bool,
+    /// Python's runs of the same job (`--python`), after gather's.
+    pub python: Option<PythonRuns>,
 }
 
 impl Mode {
@@ -116,6 +125,62 @@ pub fn ideal(count: u64, concurrency: usize, latency: Duration) -> Duration {
     latency.saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX))
 }
 
+/// Grows this process's table of file descriptors to hold `fds` of them, before a run's clock
+/// starts.
+///
+/// The kernel grows the table as descriptors are opened (64, 128, 256, 512), and in a process
+/// with several threads each growth waits for an RCU grace period (`expand_files` ->
+/// `synchronize_rcu`), while every other thread opening a descriptor waits behind it. The
+/// concurrent run opens 200 client sockets and the built-in server accepts 200 more, so the
+/// table grew in the middle of dialling: `perf record -e sched:sched_switch` showed the server
+/// thread in `synchronize_rcu`, both client workers in `expand_files`, and both cores idle for
+/// about 15 ms. The table never shrinks: growing it once before the clock pays that where a
+/// long-running client would have paid it, at its start. 200 comics at 100 ms, `--only
+/// concurrent`, 5 runs each, interleaved: 130-136 ms -> 112-122 ms.
+#[cfg(target_os = "linux")]
+fn reserve_fds(fds: usize) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Ok(null) = std::fs::File::open("/dev/null") else {
+        return;
+    };
+    let highest = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map_or(1024, |(soft, _)| soft)
+        .saturating_sub(1);
+    let fd = libc::c_int::try_from((fds as u64).min(highest)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_DUPFD_CLOEXEC duplicates `null`, an open descriptor this function owns, onto
+    // the lowest free number at or above `fd`; the new descriptor is owned (and closed) here.
+    let duplicate = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, fd) };
+    if duplicate >= 0 {
+        // SAFETY: `duplicate` was just returned by fcntl and nothing else refers to it.
+        drop(unsafe { OwnedFd::from_raw_fd(duplicate) });
+    }
+}
+
+/// Elsewhere, growing the table is not known to stall.
+#[cfg(not(target_os = "linux"))]
+fn reserve_fds(_fds: usize) {}
+
+/// A temporary directory for the files: in memory (`/dev/shm`) where there is one and `TMPDIR`
+/// names no other place.
+///
+/// Creating a file is not what the bench compares, and on a disk it can cost more than the
+/// request: on this VM's ext4 (no journal, so every new inode is checked against recently
+/// deleted ones) an `O_TMPFILE` open took about 125 µs under load, and 200 of them on two
+/// cores added 15-70 ms to the concurrent run, and varied with what else the disk had just
+/// deleted. `TMPDIR=/tmp gather bench` measures with the disk.
+fn files_dir() -> std::io::Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("gather-bench-");
+    let shm = std::path::Path::new("/dev/shm");
+    if std::env::var_os("TMPDIR").is_none()
+        && shm.is_dir()
+        && let Ok(dir) = builder.tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    builder.tempdir()
+}
+
 /// Runs the experiment. The server (when built in) and the files live only as long as this.
 pub async fn run(
     config: BenchConfig,
@@ -143,10 +208,7 @@ pub async fn run(
         (None, None) => unreachable!("a server is started when no URL is given"),
     };
     let latency = server.as_ref().map(|_| config.latency);
-    let dir = tempfile::Builder::new()
-        .prefix("gather-bench-")
-        .tempdir()
-        .map_err(BenchError::TempDir)?;
+    let dir = files_dir().map_err(BenchError::TempDir)?;
     let concurrent = config.concurrency.unwrap_or_else(|| {
         usize::try_from(config.count).map_or(MAX_DEFAULT_CONCURRENCY, |count| {
             count.min(MAX_DEFAULT_CONCURRENCY)
@@ -159,8 +221,13 @@ pub async fn run(
         count: config.count,
         runs: Vec::new(),
         interrupted: false,
+        python: None,
     };
-    for (mode, concurrency) in [(Mode::Sequential, 1), (Mode::Concurrent, concurrent)] {
+    for &mode in &config.modes {
+        let concurrency = match mode {
+            Mode::Sequential => 1,
+            Mode::Concurrent => concurrent,
+        };
         let fetch_config = FetchConfig {
             source: Source::Template {
                 template: template.clone(),
@@ -176,6 +243,8 @@ pub async fn run(
             client: ClientConfig::default(),
             policy: ItemPolicy::default(),
         };
+        // Client sockets, the built-in server's, and files being saved.
+        reserve_fds(3 * concurrency + 64);
         let mut spans = Vec::new();
         let summary = fetch::fetch(fetch_config, &cancel, |record| {
             if config.timelines {
@@ -200,6 +269,25 @@ pub async fn run(
         if interrupted {
             report.interrupted = true;
             break;
+        }
+    }
+    if config.python && !report.interrupted {
+        let job = python::PythonJob {
+            // The URLs gather fetched (an id whose URL does not parse fails there unsent).
+            comics: IdSet::first_except(config.count, MISSING_ID)
+                .into_iter_ids()
+                .filter_map(|id| Some((id, template.render(&id.to_string()).ok()?.into())))
+                .collect(),
+            runs: report
+                .runs
+                .iter()
+                .map(|run| (run.mode, run.concurrency, run.ideal))
+                .collect(),
+            dir: dir.path(),
+        };
+        match python::run(job, &cancel).await {
+            Some(runs) => report.python = Some(runs),
+            None => report.interrupted = true,
         }
     }
     if let Some(server) = server {

@@ -130,6 +130,7 @@ mod snapshots {
                 run(Mode::Concurrent, 200, 125, 100),
             ],
             interrupted: false,
+            python: None,
         };
         insta::assert_snapshot!(bench_table(&report));
         insta::assert_json_snapshot!(bench_json(&report));

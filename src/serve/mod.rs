@@ -35,7 +35,6 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 /// How the server behaves.
@@ -152,30 +151,72 @@ pub async fn serve(
     Ok(())
 }
 
-/// A server running in this process on a free loopback port; stopped on drop.
+/// A server running in this process on a free loopback port, on a thread of its own with
+/// its own single-threaded runtime; stopped on drop.
+///
+/// Its own thread, not a task on the caller's runtime: a client in the same process (`gather
+/// bench`) would otherwise share that runtime's workers with it, and whatever blocks or keeps
+/// the caller's runtime busy would stall the server too. One thread serves what bench sends,
+/// as `gather serve` does by default.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    /// Sent: stop gracefully. Dropped: stop at once.
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<io::Result<()>>>,
+    done: Option<oneshot::Receiver<io::Result<()>>>,
 }
 
 impl Server {
-    /// Binds `127.0.0.1:0` and serves in a background task.
+    /// Binds `127.0.0.1:0` and serves on a new thread until stopped.
     pub async fn start(config: ServeConfig) -> io::Result<Self> {
-        let listener = bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let (ready, bound) = oneshot::channel::<io::Result<SocketAddr>>();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            serve(listener, &config, async {
-                let _ = stopped.await;
-            })
+        let (finished, done) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("gather-serve".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match bind("127.0.0.1:0").await {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            let _ = ready.send(Err(error));
+                            return;
+                        }
+                    };
+                    let _ = ready.send(listener.local_addr());
+                    // A dropped `Server` drops the sender: stop at once, in-flight requests
+                    // and all (the runtime's tasks end with it).
+                    let (now, abort) = oneshot::channel::<()>();
+                    let shutdown = async move {
+                        if stopped.await.is_err() {
+                            let _ = now.send(());
+                        }
+                    };
+                    let result = tokio::select! {
+                        biased;
+                        _ = abort => Ok(()),
+                        result = serve(listener, &config, shutdown) => result,
+                    };
+                    let _ = finished.send(result);
+                });
+            })?;
+        let addr = bound
             .await
-        });
+            .map_err(|_| io::Error::other("the server thread ended before binding"))??;
         Ok(Self {
             addr,
             stop: Some(stop),
-            task: Some(task),
+            done: Some(done),
         })
     }
 
@@ -194,17 +235,11 @@ impl Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.task.take() {
-            Some(task) => task.await.map_err(io::Error::other)?,
+        match self.done.take() {
+            Some(done) => done
+                .await
+                .map_err(|_| io::Error::other("the server thread panicked"))?,
             None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
         }
     }
 }
@@ -251,4 +286,46 @@ async fn search(Query(params): Query<HashMap<String, String>>) -> Response {
 
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 Not Found\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A blocking GET of comic 1: the status line.
+    fn get_comic(addr: SocketAddr) -> io::Result<String> {
+        let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(2)))?;
+        tcp.write_all(b"GET /1/info.0.json HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        tcp.read_to_string(&mut response)?;
+        Ok(response.lines().next().unwrap_or_default().to_owned())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_in_process_server_answers_while_the_callers_runtime_is_busy() {
+        let server = Server::start(ServeConfig::default()).await.unwrap();
+        // This blocks the caller's only runtime thread: a server running as a task on it
+        // could not answer until the read timed out.
+        let status = get_comic(server.addr()).expect("the server answered");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_server_stops_listening() {
+        let server = Server::start(ServeConfig::default()).await.unwrap();
+        let addr = server.addr();
+        assert!(get_comic(addr).is_ok());
+        drop(server);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(addr).is_ok() {
+            assert!(Instant::now() < deadline, "still listening after drop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
