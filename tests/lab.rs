@@ -40,7 +40,8 @@ fn f(value: &Value) -> f64 {
 /// Every language the lab has: `scripts/test` installs their toolchains, so each must run.
 const LANGS: [&str; 5] = ["rust", "python", "go", "cpp", "js"];
 
-/// Timing tests take turns: one lab at a time keeps the cores to itself, so ratios hold.
+/// Labs take turns: one lab at a time keeps the cores to itself, so the timing tests' ratios
+/// hold.
 static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn turn() -> std::sync::MutexGuard<'static, ()> {
@@ -288,6 +289,7 @@ fn a_task_costs_less_as_a_coroutine_than_as_a_thread() {
 
 #[test]
 fn the_trace_has_one_complete_event_per_task_and_slots_never_overlap() {
+    let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
     let trace_path = dir.path().join("lab.json");
     gather()
@@ -353,6 +355,7 @@ fn script(path: &std::path::Path, body: &str) {
 
 #[test]
 fn a_free_threaded_python_on_the_path_runs_as_its_own_rows() {
+    let _turn = turn();
     // No free-threaded CPython here: a stub `python3.14t` wraps the real one with a
     // sitecustomize that reports the GIL off, as `sys._is_gil_enabled()` does on 3.14t.
     let dir = tempfile::tempdir().unwrap();
@@ -412,6 +415,7 @@ fn a_free_threaded_python_on_the_path_runs_as_its_own_rows() {
 
 #[test]
 fn a_missing_toolchain_is_reported_and_skipped() {
+    let _turn = turn();
     // Nothing on the PATH: no python3, go, g++ or node. Rust still runs.
     let empty = tempfile::tempdir().unwrap();
     let run = gather()
@@ -438,6 +442,7 @@ fn a_missing_toolchain_is_reported_and_skipped() {
 
 #[test]
 fn a_failed_worker_build_spoils_only_its_rows() {
+    let _turn = turn();
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -556,6 +561,7 @@ fn assert_none_left(mark: &str) {
 
 #[test]
 fn ctrl_c_stops_the_lab_at_once_with_130() {
+    let _turn = turn();
     let mark = format!("ctrl-c-{}", std::process::id());
     let child = gather_std()
         .env(MARK, &mark)
@@ -592,6 +598,7 @@ fn ctrl_c_stops_the_lab_at_once_with_130() {
 /// Runs a lab whose processes cell lasts, sends `signal` to gather while that cell runs, and
 /// returns gather's exit status once every process of the run is gone (or panics).
 fn stop_during_the_processes_cell(signal: i32) -> std::process::ExitStatus {
+    let _turn = turn();
     let mark = format!("signal-{signal}-{}", std::process::id());
     let child = gather_std()
         .env(MARK, &mark)
