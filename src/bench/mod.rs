@@ -1,12 +1,14 @@
 //! `gather bench`: the seeds' xkcd experiment. The same fetch, once sequentially and once
 //! concurrently, timed against the built-in server (or a real one), with the ideal times.
 //! `bench sleep` ([`sleep`]) is the waiting-only workload at scale, `bench lab` ([`lab`]) the
-//! models × workloads matrix, and [`machine`] describes the computer the numbers come from.
+//! models × workloads matrix, `bench sweep` ([`sweep`]) the concurrency levels against a server
+//! with a capacity, and [`machine`] describes the computer the numbers come from.
 
 pub mod lab;
 pub mod lessons;
 pub mod machine;
 pub mod sleep;
+pub mod sweep;
 
 use std::time::Duration;
 
@@ -175,6 +177,7 @@ pub async fn run(
             shard: None,
             client: ClientConfig::default(),
             policy: ItemPolicy::default(),
+            control: None,
         };
         let mut spans = Vec::new();
         let summary = fetch::fetch(fetch_config, &cancel, |record| {

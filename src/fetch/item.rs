@@ -197,6 +197,12 @@ impl Fetcher {
         }
     }
 
+    /// Waits for an item's slot under `-c auto`'s limit (at once otherwise); the item holds
+    /// it through its retries, as it holds its place under a fixed `-c`.
+    pub async fn slot(&self, url: &Url) -> Option<super::adaptive::Slot> {
+        self.limits.slot(url).await
+    }
+
     /// Fetches `url` and saves it as `name`, retrying transient failures; returns how it
     /// ended and how many requests it took. Once `cancel` is cancelled no retry starts.
     pub async fn fetch(
@@ -212,7 +218,10 @@ impl Fetcher {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let error = match self.attempt(url, out, name, t0, timing).await {
+            let pass = self.limits.pass(url).await;
+            let result = self.attempt(url, out, name, t0, timing).await;
+            pass.finish(&result);
+            let error = match result {
                 Ok(Some(bytes)) => return (Outcome::Saved { bytes }, attempts),
                 // Another item with the same name (a repeated URL) saved it meanwhile.
                 Ok(None) => return (Outcome::Skipped, attempts),
@@ -236,7 +245,8 @@ impl Fetcher {
         }
     }
 
-    /// One request. `Ok(None)`: the file appeared under `name` meanwhile and was kept.
+    /// One request, under a pass from the limits. `Ok(None)`: the file appeared under `name`
+    /// meanwhile and was kept.
     async fn attempt(
         &self,
         url: &Url,
@@ -245,7 +255,6 @@ impl Fetcher {
         t0: Instant,
         timing: &mut Timing,
     ) -> Result<Option<u64>, ItemError> {
-        let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
         let mut response = self.client.get(url.clone()).send().await?;
         timing.response = t0.elapsed();
