@@ -92,7 +92,9 @@ fn queue_full() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use tokio::time::Instant;
 
     use axum::Router;
     use axum::body::Body;
