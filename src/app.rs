@@ -524,10 +524,15 @@ async fn write_report(
             scale: lesson_scale,
             ..LessonConfig::default()
         },
-        cancel,
+        cancel.clone(),
     )
     .await?;
     if lessons.interrupted {
+        return Ok(not_written(&out));
+    }
+    eprintln!("gather: sweeping the concurrency for the report ...");
+    let sweep = bench::sweep::run(bench::sweep::SweepConfig::for_the_deck(), cancel).await?;
+    if sweep.interrupted {
         return Ok(not_written(&out));
     }
     let machine = bench::machine::Machine::detect(&lab.python);
@@ -536,6 +541,7 @@ async fn write_report(
         bench,
         lab,
         lessons: Some(&lessons),
+        sweep: Some(&sweep),
         machine: &machine,
         command: &command,
     })?;

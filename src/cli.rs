@@ -519,7 +519,8 @@ Each level fetches 10 times its concurrency (at least 40; --count sets one count
 from a fresh built-in server. Throughput is saved comics per second; latency is from an item's
 start to its body (retries and their waits included). The model is Little's law: at the
 unloaded latency L0 (the lowest level's median), c at once give c / L0 a second. The knee is
-the lowest level within 10% of the best throughput: past it, concurrency only adds latency.";
+the lowest level within 10% of the best throughput, or the last before the median latency
+passes 1.5 x L0 if that is lower: past it, concurrency only adds latency.";
 
 /// `gather bench sweep`.
 #[derive(Debug, Args)]

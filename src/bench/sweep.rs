@@ -56,8 +56,29 @@ pub struct SweepConfig {
     pub timelines: bool,
 }
 
+impl SweepConfig {
+    /// The deck's sweep, a few seconds long: 1 to 64 against 16 workers at 20 ms, and
+    /// `-c auto`.
+    pub fn for_the_deck() -> Self {
+        Self {
+            levels: (0..7).map(|i| 1 << i).collect(),
+            count: None,
+            latency: Latency::Fixed(Duration::from_millis(20)),
+            capacity: Some(Capacity {
+                workers: 16,
+                queue_limit: None,
+            }),
+            rate_limit: None,
+            seed: 1,
+            url: None,
+            auto: Some(fetch::DEFAULT_MAX_CONCURRENCY),
+            timelines: false,
+        }
+    }
+}
+
 /// The concurrency of one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     /// `-c N`.
     Fixed(usize),
@@ -151,11 +172,21 @@ impl SweepReport {
             .max_by(|a, b| a.throughput().total_cmp(&b.throughput()))
     }
 
-    /// The knee: the lowest fixed level within 10% of the best throughput. More concurrency
-    /// buys little past it (and only queueing, against a server with a capacity).
+    /// The knee: the lowest fixed level within 10% of the best throughput, or, if lower, the
+    /// last level before the median latency passes 1.5 × the unloaded latency (queueing).
+    /// More concurrency buys little past it but latency.
     pub fn knee(&self) -> Option<&SweepRow> {
         let best = self.best()?.throughput();
-        self.fixed().find(|row| row.throughput() >= 0.9 * best)
+        let unloaded = self.unloaded()?.as_secs_f64();
+        let near_best = self.fixed().find(|row| row.throughput() >= 0.9 * best);
+        let unqueued = self
+            .fixed()
+            .take_while(|row| row.latencies.p50.as_secs_f64() <= 1.5 * unloaded)
+            .last();
+        match (near_best, unqueued) {
+            (Some(a), Some(b)) => Some(if b.level < a.level { b } else { a }),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The unloaded latency: the lowest level's median.
@@ -360,6 +391,10 @@ mod tests {
         };
         assert_eq!(report.best().unwrap().level, Level::Fixed(8));
         assert_eq!(report.knee().unwrap().level, Level::Fixed(4));
+        // Latency that doubles at 4 puts the knee at 2, though 4 had more throughput.
+        let mut queued = report.clone();
+        queued.rows[2].latencies.p50 = Duration::from_millis(100);
+        assert_eq!(queued.knee().unwrap().level, Level::Fixed(2));
         assert_eq!(report.auto().unwrap().level, Level::Auto(64));
         // 4 at 50 ms: 80 a second.
         assert_eq!(report.model(4), Some(80.0));

@@ -11,7 +11,7 @@ mod lab;
 mod merge;
 mod progress;
 mod summary;
-mod sweep;
+pub(crate) mod sweep;
 pub mod trace;
 
 pub use bench::{bench_json, bench_table, sleep_json, sleep_text};

@@ -25,7 +25,7 @@ fn percent(share: f64) -> String {
 }
 
 /// What the sweep ran against, in a line.
-fn server_line(report: &SweepReport) -> String {
+pub(crate) fn server_line(report: &SweepReport) -> String {
     let Some(server) = &report.server else {
         return "external server".to_owned();
     };
