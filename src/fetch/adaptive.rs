@@ -584,11 +584,12 @@ impl AdaptiveLimit {
                 .history
                 .push((now.saturating_duration_since(self.started), new));
         }
-        tracing::info!(
-            host = %self.host,
-            "concurrency limit {old} -> {new} ({})",
-            change.as_str()
-        );
+        let why = change.as_str();
+        if self.host.is_empty() {
+            tracing::info!("concurrency limit {old} -> {new} ({why})");
+        } else {
+            tracing::info!(host = %self.host, "concurrency limit {old} -> {new} ({why})");
+        }
     }
 
     /// Makes the permits stand for `new` instead of `old`: new permits, or debts repaid, when
