@@ -11,7 +11,7 @@ use crate::bench::lessons::{self, LessonConfig, LessonError};
 use crate::bench::{self, BenchConfig, BenchError, BenchReport};
 use crate::cli::{
     BenchArgs, BenchWorkload, Cli, Command, ConfigError, FetchArgs, LabArgs, MergeArgs, ServeArgs,
-    SummaryCommand,
+    SummaryCommand, SweepArgs,
 };
 use crate::fetch::{self, FailureSpool, FetchError};
 use crate::report::{self, Progress};
@@ -173,6 +173,7 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet, har_path, fail_exit) =
         (args.json, args.quiet, args.har.clone(), args.fail_exit);
     let mut config = args.into_config()?;
+    let control = config.control.clone();
     let shard = config.shard;
     config.policy.exchanges = har_path.is_some();
     if let Some(cap) = fetch::descriptor_cap(config.concurrency, config.threads) {
@@ -214,13 +215,20 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
         totals["finished_at"] = humantime::format_rfc3339_millis(std::time::SystemTime::now())
             .to_string()
             .into();
+        if let Some(control) = control.as_deref().filter(|c| c.is_auto()) {
+            totals["concurrency_auto"] = report::auto_json(control);
+        }
         let (failures, error) = spool.read();
         if let Some(error) = error {
             eprintln!("gather: some failures could not be kept for --json: {error}");
         }
         print_with(|stdout| report::write_summary_json(stdout, &totals, failures));
     } else {
-        print(&report::summary_text(&summary, &out));
+        let mut text = report::summary_text(&summary, &out);
+        if let Some(control) = control.as_deref().filter(|c| c.is_auto()) {
+            text.push_str(&report::auto_text(control));
+        }
+        print(&text);
     }
     Ok(if summary.interrupted {
         Status::Interrupted
@@ -267,6 +275,7 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
             return Ok(Status::Success);
         }
         Some(BenchWorkload::Lab(args)) => return run_lab(args).await,
+        Some(BenchWorkload::Sweep(args)) => return run_sweep(args).await,
         None => {}
     }
     let (json, trace, report_path, lesson_scale) = (
@@ -339,6 +348,52 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Status::Interrupted
     } else if result.runs.iter().any(|run| run.summary.failed > 0) {
         Status::SomeFailed
+    } else {
+        Status::Success
+    })
+}
+
+/// `gather bench sweep`: the levels, then the table or JSON, the chart and the trace.
+async fn run_sweep(args: SweepArgs) -> Result<Status, AppError> {
+    let (json, chart, trace) = (args.json, args.chart.clone(), args.trace.clone());
+    let config = args.into_config()?;
+    let chart_out = chart.as_deref().map(Output::create).transpose()?;
+    let trace_out = trace.as_deref().map(Output::create).transpose()?;
+    let cancel = cancel_on_signal();
+    let result = bench::sweep::run(config, cancel).await?;
+    if json {
+        print(&format!("{:#}\n", report::sweep_json(&result)));
+    } else {
+        print(&report::sweep_table(&result));
+    }
+    if let Some(out) = chart_out {
+        let svg =
+            report::sweep_chart(&result, (1200, 520)).map_err(report::html::DeckError::from)?;
+        out.write(svg.as_bytes())?;
+    }
+    if let Some(out) = trace_out {
+        let runs = result.rows.iter().map(|row| {
+            let name = match row.level {
+                bench::sweep::Level::Fixed(n) => format!("-c {n}"),
+                bench::sweep::Level::Auto(max) => format!("-c auto (max {max})"),
+            };
+            (name, "http", &row.timeline)
+        });
+        let mut value = report::chrome_trace(runs);
+        for (index, row) in result.rows.iter().enumerate() {
+            for limit in &row.limits {
+                let name = match limit.host.as_str() {
+                    "" => "concurrency limit".to_owned(),
+                    host => format!("concurrency limit ({host})"),
+                };
+                report::trace::add_counter(&mut value, index + 1, &name, &limit.history);
+            }
+        }
+        write_json(out, &value)?;
+    }
+    // Items that failed at a level (429s past their retries) are a finding, in the table.
+    Ok(if result.interrupted {
+        Status::Interrupted
     } else {
         Status::Success
     })
@@ -515,10 +570,15 @@ async fn write_report(
             scale: lesson_scale,
             ..LessonConfig::default()
         },
-        cancel,
+        cancel.clone(),
     )
     .await?;
     if lessons.interrupted {
+        return Ok(not_written(&out));
+    }
+    eprintln!("gather: sweeping the concurrency for the report ...");
+    let sweep = bench::sweep::run(bench::sweep::SweepConfig::for_the_deck(), cancel).await?;
+    if sweep.interrupted {
         return Ok(not_written(&out));
     }
     let machine = bench::machine::Machine::detect(&lab.python);
@@ -527,6 +587,7 @@ async fn write_report(
         bench,
         lab,
         lessons: Some(&lessons),
+        sweep: Some(&sweep),
         machine: &machine,
         command: &command,
     })?;

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::bench::lab::lang::cache_dir;
 use crate::bench::lab::{DEFAULT_PYTHON, LabConfig, Lang, Workload};
 use crate::bench::sleep::SleepConfig;
+use crate::bench::sweep::SweepConfig;
 use crate::bench::{BenchConfig, Mode};
 use crate::duration::{self, DurationError};
 use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
@@ -19,7 +20,7 @@ use crate::input::{
     IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
 };
 use crate::rate::RateError;
-use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
+use crate::serve::{Capacity, FaultError, Faults, Latency, LatencyError, ServeConfig};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -48,6 +49,9 @@ Examples:
   gather fetch 'http://127.0.0.1:8080/search?q={name}' \\
       --values Yash,KOSS,'Your Name' --name '{name}.html' --out pages/
 
+  # let gather find the concurrency: it settles where latency starts to grow or 429s come
+  gather fetch 'http://127.0.0.1:8080/{id}/info.0.json' --ids 1-5000 --out comics/ -c auto
+
   # a flaky API: 5 retries, at most 20 requests a second, JSON bodies only
   gather fetch 'http://127.0.0.1:8080/{id}/info.0.json' --ids 1-1000 --out comics/ \
       --retries 5 --rate 20/s --validate json
@@ -70,6 +74,9 @@ Examples:
   gather serve --port 0 --latency 50ms..150ms    # a free port, printed on the first line
   curl http://127.0.0.1:8080/1/info.0.json
   curl 'http://127.0.0.1:8080/search?q=Your%20Name'
+
+  # a backend with 32 workers at 50 ms each: at most 640 requests a second, then queueing
+  gather serve --port 0 --latency 50ms --capacity 32
 
   # a flaky, throttled API: 10% 5xx, 5% resets, 2% stalls, 3% short bodies, 429 past 500/s
   gather serve --port 0 --fail-rate 0.1 --reset-rate 0.05 --stall-rate 0.02 \
@@ -191,10 +198,15 @@ pub struct FetchArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub name: Option<String>,
 
-    /// Downloads at once; 1 is the sequential run.
-    #[arg(short, long, value_name = "N", default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub concurrency: u32,
+    /// Downloads at once; 1 is the sequential run. `auto` tunes it while the run goes: it
+    /// starts at 4, grows while latency stays near its minimum, and shrinks when latency grows
+    /// (the server queues) and on 429, 503 and timeouts.
+    #[arg(short, long, value_name = "N|auto", default_value = "64", value_parser = concurrency)]
+    pub concurrency: ConcurrencyArg,
+
+    /// With -c auto: the most downloads at once it may reach (per host with --per-host).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrency: Option<u32>,
 
     /// Worker threads, each running its share of the downloads on its own connections.
     /// Default: one per core (at most --concurrency).
@@ -312,6 +324,28 @@ pub struct FetchArgs {
     pub har: Option<PathBuf>,
 }
 
+/// `-c`: a number of downloads at once, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrencyArg {
+    /// This many at once.
+    Fixed(u32),
+    /// Tuned while the run goes.
+    Auto,
+}
+
+/// Parses `-c`: `auto`, or a whole number from 1 to 100,000.
+fn concurrency(text: &str) -> Result<ConcurrencyArg, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(ConcurrencyArg::Auto);
+    }
+    match text.parse::<u32>() {
+        Ok(n @ 1..=100_000) => Ok(ConcurrencyArg::Fixed(n)),
+        _ => Err(format!(
+            "{text:?} is neither `auto` nor a whole number from 1 to 100000"
+        )),
+    }
+}
+
 /// Formats `--validate` checks.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ValidateArg {
@@ -349,6 +383,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
+
+    /// Work on at most N requests at once, like a backend with N workers; the rest wait in
+    /// a queue (first come, first served), so throughput is capped at N / --latency.
+    #[arg(long, value_name = "N", help_heading = "Capacity",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub capacity: Option<u32>,
+
+    /// With --capacity: answer 503 (with Retry-After) when M requests are already waiting.
+    #[arg(long, value_name = "M", help_heading = "Capacity", requires = "capacity",
+          value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub queue_limit: Option<u32>,
 
     /// Fraction of requests answered with HTTP 500 or 503.
     #[arg(
@@ -484,6 +529,163 @@ pub enum BenchWorkload {
     /// processes in Rust, Python, Go, C++ and JavaScript, with CPU time and memory.
     #[command(after_help = LAB_HELP)]
     Lab(LabArgs),
+    /// The same fetch at concurrency 1, 2, 4, … against a server with a capacity: throughput
+    /// and latency per level, the knee, and -c auto beside them.
+    #[command(after_help = SWEEP_HELP)]
+    Sweep(SweepArgs),
+}
+
+const SWEEP_HELP: &str = "\
+Examples:
+  gather bench sweep                                   # 1..256 against 32 workers at 50ms
+  gather bench sweep --auto                            # and -c auto beside the fixed levels
+  gather bench sweep --capacity 8 --latency 20ms --levels 1,2,4,8,16,32 --json
+  gather bench sweep --capacity none --rate-limit 200/s --auto --chart sweep.svg
+  gather bench sweep --url 'http://127.0.0.1:8080/{id}/info.0.json' --max 64
+
+Each level fetches 10 times its concurrency (at least 40; --count sets one count for all)
+from a fresh built-in server. Throughput is saved comics per second; latency is from an item's
+start to its body (retries and their waits included). The model is Little's law: at the
+unloaded latency L0 (the lowest level's median), c at once give c / L0 a second. The knee is
+the lowest level within 10% of the best throughput, or the last before the median latency
+passes 1.5 x L0 if that is lower: past it, concurrency only adds latency.";
+
+/// `gather bench sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Concurrency levels, comma-separated (e.g. 1,2,4,8,16,32,64).
+    #[arg(long, value_name = "LIST", conflicts_with = "max")]
+    pub levels: Option<String>,
+
+    /// Sweep 1, 2, 4, … up to N (N included).
+    #[arg(long, value_name = "N", default_value_t = crate::bench::sweep::DEFAULT_MAX_LEVEL as u32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max: u32,
+
+    /// Comics per level (default: 10 × the level, at least 40).
+    #[arg(short = 'n', long, value_name = "COUNT",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub count: Option<u64>,
+
+    /// The built-in server's latency.
+    #[arg(
+        short,
+        long,
+        value_name = "DURATION[..DURATION]",
+        default_value = "50ms"
+    )]
+    pub latency: String,
+
+    /// The built-in server's workers: requests worked on at once, the rest queue; `none` for
+    /// no limit.
+    #[arg(long, value_name = "N|none", default_value = "32", value_parser = capacity)]
+    pub capacity: CapacityArg,
+
+    /// The built-in server answers 503 when M requests already wait for a worker.
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub queue_limit: Option<u32>,
+
+    /// The built-in server answers 429 past this rate (e.g. 200/s).
+    #[arg(long, value_name = "RATE")]
+    pub rate_limit: Option<String>,
+
+    /// Seed of the built-in server's draws.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Fetch from this URL template instead of the built-in server.
+    #[arg(long, value_name = "URL_TEMPLATE")]
+    pub url: Option<String>,
+
+    /// Also run -c auto (as many comics as the largest level, or --count).
+    #[arg(long)]
+    pub auto: bool,
+
+    /// With --auto: the most at once it may reach.
+    #[arg(long, value_name = "N", requires = "auto",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrency: Option<u32>,
+
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write the curve (throughput and latency per level) as an SVG chart to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+
+    /// Write every level's requests as Chrome trace-event JSON to FILE, with -c auto's limit
+    /// as a counter track.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+/// `--capacity`: a number of workers, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapacityArg(pub Option<u32>);
+
+fn capacity(text: &str) -> Result<CapacityArg, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(CapacityArg(None));
+    }
+    match text.parse::<u32>() {
+        Ok(n @ 1..=1_000_000) => Ok(CapacityArg(Some(n))),
+        _ => Err(format!(
+            "{text:?} is neither `none` nor a whole number from 1 to 1000000"
+        )),
+    }
+}
+
+/// `--levels`: whole numbers from 1 to 100,000, comma-separated; sorted, repeats dropped.
+fn parse_levels(text: &str) -> Result<Vec<usize>, ConfigError> {
+    let mut levels = Vec::new();
+    for part in text.split(',') {
+        match part.trim().parse::<usize>() {
+            Ok(n @ 1..=100_000) => levels.push(n),
+            _ => return Err(ConfigError::Levels(text.to_owned())),
+        }
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    Ok(levels)
+}
+
+/// 1, 2, 4, … up to `max`, and `max` itself.
+fn doubling(max: usize) -> Vec<usize> {
+    let mut levels: Vec<usize> = std::iter::successors(Some(1usize), |n| n.checked_mul(2))
+        .take_while(|n| *n <= max)
+        .collect();
+    if levels.last() != Some(&max) {
+        levels.push(max);
+    }
+    levels
+}
+
+impl SweepArgs {
+    /// Checks the arguments and builds the sweep config.
+    pub fn into_config(self) -> Result<SweepConfig, ConfigError> {
+        let levels = match self.levels.as_deref() {
+            Some(text) => parse_levels(text)?,
+            None => doubling(self.max as usize),
+        };
+        Ok(SweepConfig {
+            levels,
+            count: self.count,
+            latency: parse_delay("--latency", &self.latency)?,
+            capacity: self.capacity.0.map(|workers| Capacity {
+                workers: workers as usize,
+                queue_limit: self.queue_limit.map(|m| m as usize),
+            }),
+            rate_limit: self.rate_limit.as_deref().map(str::parse).transpose()?,
+            seed: self.seed,
+            url: self.url.as_deref().map(UrlTemplate::parse).transpose()?,
+            auto: self.auto.then(|| {
+                self.max_concurrency
+                    .map_or(fetch::DEFAULT_MAX_CONCURRENCY, |n| n as usize)
+            }),
+            timelines: self.trace.is_some(),
+        })
+    }
 }
 
 const LAB_HELP: &str = "\
@@ -739,6 +941,14 @@ pub enum ConfigError {
     /// Bad fault rates.
     #[error(transparent)]
     Faults(#[from] FaultError),
+    /// `--levels` that are not whole numbers from 1 on.
+    #[error(
+        "--levels `{0}`: write concurrency levels from 1 to 100000, comma-separated (e.g. 1,2,4,8)"
+    )]
+    Levels(String),
+    /// `--max-concurrency` without `-c auto`.
+    #[error("--max-concurrency needs -c auto (a fixed -c is its own maximum)")]
+    MaxConcurrency,
     /// Bad `--max-size`.
     #[error("--max-size `{0}` is not a size (write e.g. 500k, 10MB or 1GiB)")]
     Size(String, #[source] parse_size::Error),
@@ -815,12 +1025,25 @@ impl FetchArgs {
         };
         let limit =
             |option, text: &str| parse_duration(option, text).map(|d| (!d.is_zero()).then_some(d));
+        let per_host = self.per_host.map(|n| n as usize);
+        let (concurrency, control) = match (self.concurrency, self.max_concurrency) {
+            (ConcurrencyArg::Fixed(_), Some(_)) => return Err(ConfigError::MaxConcurrency),
+            (ConcurrencyArg::Fixed(n), None) => (n as usize, None),
+            (ConcurrencyArg::Auto, max) => {
+                let max = max.map_or(fetch::DEFAULT_MAX_CONCURRENCY, |n| n as usize);
+                let control = fetch::Control::auto(fetch::AutoSettings {
+                    max,
+                    per_host: per_host.is_some(),
+                });
+                (max, Some(std::sync::Arc::new(control)))
+            }
+        };
         Ok(FetchConfig {
             source,
             out: self.out,
             name: self.name,
             force: self.force,
-            concurrency: self.concurrency as usize,
+            concurrency,
             threads: self
                 .threads
                 .map_or_else(fetch::default_threads, |threads| threads as usize),
@@ -862,7 +1085,7 @@ impl FetchArgs {
                     max_delay: parse_duration("--retry-max-delay", &self.retry_max_delay)?,
                 },
                 rate: self.rate.as_deref().map(str::parse).transpose()?,
-                per_host: self.per_host.map(|n| n as usize),
+                per_host,
                 max_size: self
                     .max_size
                     .map(|text| {
@@ -876,6 +1099,7 @@ impl FetchArgs {
                 max_redirects: self.max_redirects,
                 exchanges: false,
             },
+            control,
         })
     }
 }
@@ -898,6 +1122,10 @@ impl ServeArgs {
             max_id: self.max_id,
             compress: self.compress,
             faults,
+            capacity: self.capacity.map(|workers| Capacity {
+                workers: workers as usize,
+                queue_limit: self.queue_limit.map(|m| m as usize),
+            }),
         })
     }
 }
@@ -930,6 +1158,16 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn levels_parse_sorted_and_refuse_garbage() {
+        assert_eq!(parse_levels("4,1,2,2").unwrap(), vec![1, 2, 4]);
+        for bad in ["0", "1,x", "", "1,,2", "-1", "100001"] {
+            assert!(parse_levels(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(doubling(1), vec![1]);
+        assert_eq!(doubling(48), vec![1, 2, 4, 8, 16, 32, 48]);
     }
 
     #[test]

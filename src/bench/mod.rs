@@ -1,13 +1,15 @@
 //! `gather bench`: the seeds' xkcd experiment. The same fetch, once sequentially and once
 //! concurrently, timed against the built-in server (or a real one), with the ideal times.
 //! `bench sleep` ([`sleep`]) is the waiting-only workload at scale, `bench lab` ([`lab`]) the
-//! models × workloads matrix, and [`machine`] describes the computer the numbers come from.
+//! models × workloads matrix, `bench sweep` ([`sweep`]) the concurrency levels against a server
+//! with a capacity, and [`machine`] describes the computer the numbers come from.
 
 pub mod lab;
 pub mod lessons;
 pub mod machine;
 pub mod python;
 pub mod sleep;
+pub mod sweep;
 
 pub use python::{PythonRun, PythonRuns};
 
@@ -242,6 +244,7 @@ pub async fn run(
             shard: None,
             client: ClientConfig::default(),
             policy: ItemPolicy::default(),
+            control: None,
         };
         // Client sockets, the built-in server's, and files being saved.
         reserve_fds(3 * concurrency + 64);

@@ -225,6 +225,9 @@ async fn fetch_entry(
     let (outcome, attempts) = if out.should_skip(&name) {
         (Outcome::Skipped, 0)
     } else {
+        // Under `-c auto`, the item starts when the adaptive limit gives it a slot.
+        let _slot = fetcher.slot(&item.url).await;
+        timing = Timing::at(t0.elapsed());
         fetcher
             .fetch(
                 &item.url,

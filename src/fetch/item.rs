@@ -335,6 +335,12 @@ impl Fetcher {
         self.sent.load(Ordering::Relaxed)
     }
 
+    /// Waits for an item's slot under `-c auto`'s limit (at once otherwise); the item holds
+    /// it through its retries, as it holds its place under a fixed `-c`.
+    pub async fn slot(&self, url: &Url) -> Option<super::adaptive::Slot> {
+        self.limits.slot(url).await
+    }
+
     /// Fetches `url` and saves it as `name`, retrying transient failures; returns how it
     /// ended and how many requests it took. Once `cancel` is cancelled no retry starts. With
     /// [`ItemPolicy::exchanges`], each request's [`Exchange`] is added to `exchanges`.
@@ -353,7 +359,10 @@ impl Fetcher {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let error = match self.attempt(url, out, name, t0, timing, exchanges).await {
+            let pass = self.limits.pass(url).await;
+            let result = self.attempt(url, out, name, t0, timing, exchanges).await;
+            pass.finish(&result);
+            let error = match result {
                 Ok(Some((bytes, received))) => {
                     return (Outcome::Saved { bytes, received }, attempts);
                 }
@@ -380,8 +389,9 @@ impl Fetcher {
         }
     }
 
-    /// One attempt: a request, and one per redirect; the body's bytes saved and received.
-    /// `Ok(None)`: the file appeared under `name` meanwhile and was kept.
+    /// One attempt, under a pass from the limits: a request, and one per redirect; the body's
+    /// bytes saved and received. `Ok(None)`: the file appeared under `name` meanwhile and was
+    /// kept.
     async fn attempt(
         &self,
         url: &Url,
@@ -391,7 +401,6 @@ impl Fetcher {
         timing: &mut Timing,
         exchanges: &mut Vec<Exchange>,
     ) -> Result<Option<(u64, u64)>, ItemError> {
-        let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let mut url = Cow::Borrowed(url);

@@ -1,6 +1,7 @@
 //! Client-side limits on top of `--concurrency`: a request rate (`--rate`), a cap on
-//! requests in flight to any one host (`--per-host`), and the cap the open-file limit puts on
-//! downloads at once ([`descriptor_cap`]).
+//! requests in flight to any one host (`--per-host`), the cap the open-file limit puts on
+//! downloads at once ([`descriptor_cap`]), and the [`Control`] that counts how requests end
+//! and, with `-c auto`, tunes the concurrency from them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,8 @@ use governor::{DefaultDirectRateLimiter, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
+use super::adaptive::{Control, Ended, Request, Slot};
+use super::item::ItemError;
 use crate::rate::Rate;
 
 /// The limits every attempt passes through. Without a rate or a per-host cap it costs
@@ -17,6 +20,7 @@ use crate::rate::Rate;
 pub struct Limits {
     rate: Option<DefaultDirectRateLimiter>,
     per_host: Option<PerHost>,
+    control: Option<Arc<Control>>,
 }
 
 #[derive(Debug)]
@@ -25,9 +29,31 @@ struct PerHost {
     hosts: Mutex<HashMap<(String, u16), Arc<Semaphore>>>,
 }
 
-/// Permission to send one request; dropping it frees the host's slot.
+/// Permission to send one request; dropping it frees the host's slot. Give it the request's
+/// result with [`Pass::finish`] for the [`Control`] to learn from.
 #[derive(Debug)]
-pub struct Pass(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+pub struct Pass {
+    _host: Option<OwnedSemaphorePermit>,
+    request: Option<(Arc<Control>, Request)>,
+}
+
+impl Pass {
+    /// Tells the control how the request ended.
+    pub fn finish<T>(self, result: &Result<T, ItemError>) {
+        let Some((control, request)) = self.request else {
+            return;
+        };
+        let ended = match result {
+            Ok(_) => Ended::Status(200),
+            Err(error) => match error.status() {
+                Some(status) => Ended::Status(status.as_u16()),
+                None if matches!(error, ItemError::Request(e) if e.is_timeout()) => Ended::TimedOut,
+                None => Ended::Failed,
+            },
+        };
+        control.ended(request, ended);
+    }
+}
 
 impl Limits {
     /// Requests spaced evenly to at most `rate`, and at most `per_host` in flight per host.
@@ -38,7 +64,19 @@ impl Limits {
                 limit: limit.max(1),
                 hosts: Mutex::default(),
             }),
+            control: None,
         }
+    }
+
+    /// These limits, reporting every request to `control` (and, with `-c auto`, holding each
+    /// item to its adaptive limit: [`Limits::slot`]).
+    pub fn with_control(self, control: Option<Arc<Control>>) -> Self {
+        Self { control, ..self }
+    }
+
+    /// Waits for an item's slot under `-c auto`'s limit; `None` at once otherwise.
+    pub async fn slot(&self, url: &Url) -> Option<Slot> {
+        self.control.as_ref()?.slot(url).await
     }
 
     /// Waits until a request to `url` may go.
@@ -66,7 +104,13 @@ impl Limits {
         if let Some(rate) = &self.rate {
             rate.until_ready().await;
         }
-        Pass(permit)
+        Pass {
+            _host: permit,
+            request: self
+                .control
+                .as_ref()
+                .map(|control| (Arc::clone(control), control.request(url))),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `gather fetch`: the HTTP client, the concurrent engine, and the summary of a run.
 
+mod adaptive;
 mod body;
 mod client;
 mod engine;
@@ -11,6 +12,10 @@ mod stale;
 mod summary;
 mod workers;
 
+pub use adaptive::{
+    AutoSettings, Control, DEFAULT_MAX as DEFAULT_MAX_CONCURRENCY, INITIAL_LIMIT, LimitReport,
+    PROBE_EVERY, ResponseCounts,
+};
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use exchange::Exchange;
@@ -39,7 +44,7 @@ pub struct FetchConfig {
     pub name: Option<String>,
     /// Refetch items whose files exist.
     pub force: bool,
-    /// Downloads at once.
+    /// Downloads at once; with an adaptive `control` (`-c auto`), the most at once.
     pub concurrency: usize,
     /// Worker threads, each with its own runtime and client (capped to `concurrency`).
     pub threads: usize,
@@ -49,6 +54,9 @@ pub struct FetchConfig {
     pub client: ClientConfig,
     /// Retries, limits and body checks.
     pub policy: ItemPolicy,
+    /// Counts how requests end and, made with [`Control::auto`], tunes the concurrency
+    /// (`-c auto`); read it after the run.
+    pub control: Option<std::sync::Arc<Control>>,
 }
 
 impl FetchConfig {
@@ -128,6 +136,7 @@ pub async fn fetch(
             ..config.client
         },
         &config.policy,
+        config.control.clone(),
         cancel,
     )
     .await?;

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::FetchError;
+use super::adaptive::Control;
 use super::client::{self, ClientConfig, ClientError, Tls};
 use super::engine::{self, Observer, Record, RunEnd};
 use super::item::{Fetcher, ItemPolicy};
@@ -106,18 +107,20 @@ struct Start {
 
 impl Workers {
     /// Starts `count` workers sharing `concurrency` downloads at once (`count` is capped to
-    /// it), each with a client built from `client` and holding a pool sized to its share.
+    /// it), each with a client built from `client` and holding a pool sized to its share. With
+    /// `-c auto`, `concurrency` is the most at once and `control` holds the limit they share.
     /// Fails if a thread, a runtime or a client cannot be made.
     pub(super) async fn start(
         count: usize,
         concurrency: usize,
         client: &ClientConfig,
         policy: &ItemPolicy,
+        control: Option<Arc<Control>>,
         cancel: &CancellationToken,
     ) -> Result<Self, FetchError> {
         let concurrency = concurrency.max(1);
         let count = count.clamp(1, concurrency);
-        let limits = Arc::new(Limits::new(policy.rate, policy.per_host));
+        let limits = Arc::new(Limits::new(policy.rate, policy.per_host).with_control(control));
         let tls = Tls::new(client).map_err(ClientError::from)?;
         let mut workers = Self {
             threads: Vec::with_capacity(count),

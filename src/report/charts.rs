@@ -419,6 +419,112 @@ fn draw_in_flight(
     Ok(())
 }
 
+/// One line of a [`curves`] chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Its name in the legend.
+    pub name: String,
+    /// (x, y) points, x increasing.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed and without markers: a model, not a measurement.
+    pub model: bool,
+    /// Its colour, an index into [`PALETTE`].
+    pub color: usize,
+}
+
+/// One panel of a [`curves`] chart: its caption, lines and y axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Its caption.
+    pub caption: String,
+    /// Its lines.
+    pub curves: Vec<Curve>,
+    /// What its y axis measures.
+    pub y_desc: String,
+}
+
+/// Panels side by side, each of lines over a base-2 logarithmic x axis (concurrency 1, 2, 4,
+/// …): measured lines with a marker on each point, models dashed; y from 0. `x_desc` names
+/// the x axis, the same in every panel.
+pub fn curves(frame: &Frame<'_>, panels: &[Panel], x_desc: &str) -> Result<String, ChartError> {
+    svg(frame, |root| {
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (area, panel) in areas.into_iter().zip(panels) {
+            draw_curves(area, &panel.caption, &panel.curves, x_desc, &panel.y_desc)?;
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
+fn draw_curves(
+    root: DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    curves: &[Curve],
+    x_desc: &str,
+    y_desc: &str,
+) -> DrawResult {
+    let points = || curves.iter().flat_map(|c| c.points.iter().copied());
+    let x_min = points().map(|p| p.0).fold(f64::INFINITY, f64::min).max(1.0);
+    let x_max = points().map(|p| p.0).fold(1.0, f64::max).max(x_min * 2.0);
+    let y_max = points()
+        .map(|p| p.1)
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE)
+        * 1.1;
+    let y_label_room = label_room(tick(y_max.round()).len()) + 28;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, font(CAPTION_PX).color(&INK))
+        .margin(8)
+        .margin_right(20)
+        .x_label_area_size(48)
+        .y_label_area_size(y_label_room)
+        .build_cartesian_2d((x_min..x_max).log_scale().base(2.0), 0f64..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(12)
+        .y_labels(6)
+        .x_label_formatter(&|v| tick(v.round()))
+        .y_label_formatter(&|v| tick(v.round()))
+        .label_style(font(TEXT_PX).color(&INK))
+        .axis_desc_style(font(TEXT_PX).color(&INK))
+        .axis_style(INK)
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .draw()?;
+    for curve in curves {
+        let ink = color(curve.color);
+        let points: Vec<(f64, f64)> = curve
+            .points
+            .iter()
+            .map(|&(x, y)| (x, y.min(y_max)))
+            .collect();
+        if curve.model {
+            let style = ink.stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new(points, 8, 6, style))?
+                .label(curve.name.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+        } else {
+            let style = ink.stroke_width(3);
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 5, ink.filled())))?;
+            chart
+                .draw_series(LineSeries::new(points, style))?
+                .label(curve.name.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .border_style(GRID)
+        .label_font(font(TEXT_PX).color(&INK))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    Ok(())
+}
+
 /// One horizontal bar: a measured value, the ideal drawn as an outline behind it, the range
 /// of the runs as a whisker, and its value written at its end.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 //! The deck: one self-contained HTML file of 16:9 slides, in the order of a talk, that teaches
 //! the seeds' lesson with this run's numbers. The seeds' demos with their code and times, the
-//! xkcd fetch, the models measured (the GIL, event loops, processes, and Go, C++ and
+//! xkcd fetch, the concurrency sweep's curve, the models measured (the GIL, event loops, processes, and Go, C++ and
 //! JavaScript where the lab ran them), a decision computed from the numbers, and an appendix
 //! with every table, the machine, the versions, the command line and the sources.
 //!
@@ -13,6 +13,7 @@ mod appendix;
 mod decide;
 mod lessons;
 mod measured;
+mod sweep;
 
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub struct DeckInput<'a> {
     pub bench: &'a BenchReport,
     /// The lab: workloads × models × languages.
     pub lab: &'a LabReport,
+    /// The concurrency sweep, with `-c auto`; `None` when it was not run.
+    pub sweep: Option<&'a crate::bench::sweep::SweepReport>,
     /// The seeds' demos, timed; `None` when they were not run.
     pub lessons: Option<&'a LessonReport>,
     /// The machine the numbers come from.
@@ -150,6 +153,9 @@ pub fn html_report(input: &DeckInput<'_>) -> Result<String, DeckError> {
     measured::opening(&mut slides, input)?;
     lessons::slides(&mut slides, input)?;
     measured::xkcd(&mut slides, input)?;
+    if let Some(report) = input.sweep {
+        sweep::slide(&mut slides, report)?;
+    }
     measured::models(&mut slides, input)?;
     decide::slides(&mut slides, input)?;
     appendix::slides(&mut slides, input)?;

@@ -1,5 +1,6 @@
 //! Rendering results for people and scripts: the fetch summary (text and JSON), the bench and
-//! lab tables, the progress bar, Chrome traces, HAR logs, and the HTML report with its charts.
+//! lab tables, the sweep's table and curve, the progress bar, Chrome traces, HAR logs, and the
+//! HTML report with its charts.
 //! Nothing here does network I/O or timing: it shows what it is given.
 
 mod bench;
@@ -10,6 +11,7 @@ mod lab;
 mod merge;
 mod progress;
 mod summary;
+pub(crate) mod sweep;
 pub mod trace;
 
 pub use bench::{bench_json, bench_table, sleep_json, sleep_text};
@@ -19,6 +21,7 @@ pub use lab::{human_memory, lab_json, lab_table};
 pub use merge::{MergeError, Merged, merge, merged_json, merged_text};
 pub use progress::Progress;
 pub use summary::{summary_json, summary_text, write_summary_json};
+pub use sweep::{auto_json, auto_text, sweep_chart, sweep_json, sweep_table};
 pub use trace::chrome_trace;
 
 use std::time::Duration;

@@ -68,6 +68,25 @@ pub fn chrome_trace<'a>(runs: impl IntoIterator<Item = (String, &'a str, &'a Tim
     json!({"traceEvents": events, "displayTimeUnit": "ms"})
 }
 
+/// Adds a counter track `name` (e.g. `-c auto`'s limit) to the process `pid` (1 for the first
+/// run given to [`chrome_trace`]) of `trace`: `points` are (time, value) at each change.
+pub fn add_counter(
+    trace: &mut Value,
+    pid: usize,
+    name: &str,
+    points: &[(std::time::Duration, usize)],
+) {
+    let Some(events) = trace["traceEvents"].as_array_mut() else {
+        return;
+    };
+    for (t, value) in points {
+        events.push(json!({
+            "name": name, "ph": "C", "ts": micros(*t), "pid": pid,
+            "args": {"limit": value},
+        }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -96,6 +115,18 @@ mod tests {
             events
                 .iter()
                 .any(|e| e["ph"] == "C" && e["args"]["tasks"] == 2)
+        );
+        let mut trace = trace;
+        add_counter(&mut trace, 1, "limit", &[(ms(0), 4), (ms(5), 8)]);
+        let events = trace["traceEvents"].as_array().unwrap();
+        let limits: Vec<&Value> = events.iter().filter(|e| e["name"] == "limit").collect();
+        assert_eq!(limits.len(), 2);
+        assert_eq!(
+            (
+                limits[1]["ts"].as_u64(),
+                limits[1]["args"]["limit"].as_u64()
+            ),
+            (Some(5000), Some(8))
         );
     }
 }

@@ -7,11 +7,13 @@
 //! requests misbehave. The caller binds the listener and owns shutdown, so tests bind
 //! `127.0.0.1:0`.
 
+mod capacity;
 mod comic;
 mod faults;
 mod latency;
 mod listen;
 
+pub use capacity::Capacity;
 pub use comic::{Comic, MISSING_ID, comic_json, search_page};
 pub use faults::{FaultError, Faults};
 pub use latency::{Latency, LatencyError};
@@ -48,6 +50,8 @@ pub struct ServeConfig {
     pub compress: bool,
     /// Injected faults and the rate limit.
     pub faults: Faults,
+    /// Requests worked on at once, and how many may wait (`--capacity`); `None`: no limit.
+    pub capacity: Option<Capacity>,
 }
 
 impl Default for ServeConfig {
@@ -57,6 +61,7 @@ impl Default for ServeConfig {
             max_id: 3000,
             compress: false,
             faults: Faults::default(),
+            capacity: None,
         }
     }
 }
@@ -76,6 +81,11 @@ pub fn router(config: &ServeConfig) -> Router {
     // Without latency the layer would still cost every request a boxed future.
     if config.latency != Latency::None {
         router = router.layer(middleware::from_fn_with_state(config.latency, delay));
+    }
+    // Outside the delay, which is the work a worker is held for; inside the faults.
+    if let Some(capacity) = config.capacity {
+        let backend = capacity::Backend::new(capacity);
+        router = router.layer(middleware::from_fn_with_state(backend, capacity::limit));
     }
     if config.faults.any() {
         let injector = faults::Injector::new(config.faults.clone());
