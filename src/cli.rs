@@ -694,7 +694,7 @@ Examples:
   gather bench lab --langs rust,go --repeat 5    # two languages, five runs per cell
   gather bench lab --python /usr/bin/python3.14t # a free-threaded Python
   gather bench lab --workloads cpu --primes 20000000 --parts 16
-  gather bench lab --workloads spawn --spawn 1000000 # what a task costs, per language
+  gather bench lab --workloads spawn --spawn 1000000 --spawn-sleep 10s # a million tasks
   gather bench lab -n 100 --sleep 50ms..150ms --latency 20ms --json
   gather bench lab --trace lab.json              # every task on its slot: ui.perfetto.dev
   gather bench lab --report deck.html            # the deck of slides, with this run's numbers
@@ -783,6 +783,11 @@ pub struct LabArgs {
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub spawn: u64,
 
+    /// How long each spawned task sleeps: long enough for the last to start before the first
+    /// ends (for a million tasks, 10s).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub spawn_sleep: String,
+
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -868,6 +873,10 @@ impl LabArgs {
             processes: self.processes.map(|n| n as usize),
             repeat: self.repeat.map(|n| n as usize),
             spawn: self.spawn,
+            spawn_sleep: match lab_delay("--spawn-sleep", &self.spawn_sleep)? {
+                Latency::Fixed(d) if !d.is_zero() => d,
+                _ => return Err(ConfigError::SpawnSleep(self.spawn_sleep)),
+            },
             exe,
             cache: cache_dir(),
         })
@@ -921,6 +930,9 @@ pub enum ConfigError {
     /// Bad latency.
     #[error(transparent)]
     Latency(#[from] LatencyError),
+    /// `--spawn-sleep` is not one positive duration.
+    #[error("--spawn-sleep `{0}`: give one duration above zero, e.g. 10s")]
+    SpawnSleep(String),
     /// `--langs` names a language the lab does not have.
     #[error("--langs: unknown language `{0}` (the lab has rust, python, go, cpp, js)")]
     Lang(String),

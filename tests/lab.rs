@@ -496,6 +496,8 @@ fn the_lab_refuses_bad_input() {
         &["--langs", ""],
         &["--repeat", "0"],
         &["--spawn", "0"],
+        &["--spawn-sleep", "0s"],
+        &["--spawn-sleep", "1s..2s"],
     ] {
         let run = gather().args(["bench", "lab"]).args(args).assert().code(2);
         let stderr = String::from_utf8_lossy(&run.get_output().stderr);

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::human_duration;
 use crate::bench::lab::{
-    AUTO_REPEAT, AUTO_REPEAT_BELOW, LabCell, LabReport, PythonStatus, SPAWN_SLEEP, Workload,
+    AUTO_REPEAT, AUTO_REPEAT_BELOW, LabCell, LabReport, PythonStatus, Workload,
 };
 
 /// Peak memory for people: `12.3 MB`.
@@ -173,8 +173,8 @@ pub fn spawn_table(report: &LabReport) -> Option<String> {
         column.set_cell_alignment(CellAlignment::Right);
     }
     Some(format!(
-        "spawn: sleeps of {} s started at once; per task = (peak - baseline) / tasks\n{table}\n",
-        SPAWN_SLEEP.as_secs()
+        "spawn: sleeps of {} started at once; per task = (peak - baseline) / tasks\n{table}\n",
+        super::human_duration(report.config.spawn_sleep)
     ))
 }
 

@@ -34,7 +34,7 @@ pub const AUTO_REPEAT_BELOW: Duration = Duration::from_secs(2);
 pub const AUTO_REPEAT: usize = 3;
 /// The most OS threads the spawn workload starts (a million tasks, yes; a million threads, no).
 pub const SPAWN_MAX_THREADS: u64 = 10_000;
-/// How long each task of the spawn workload sleeps.
+/// How long each task of the spawn workload sleeps by default.
 pub const SPAWN_SLEEP: Duration = Duration::from_secs(1);
 
 /// A validated lab run.
@@ -64,6 +64,9 @@ pub struct LabConfig {
     pub repeat: Option<usize>,
     /// Tasks started at once by the spawn workload (OS threads: at most [`SPAWN_MAX_THREADS`]).
     pub spawn: u64,
+    /// How long each spawned task sleeps: long enough for the last to start before the first
+    /// ends (a million goroutines take seconds to start).
+    pub spawn_sleep: Duration,
     /// The gather binary, started as the Rust worker processes.
     pub exe: PathBuf,
     /// Where the built workers are kept (see [`lang::cache_dir`]).
@@ -90,6 +93,7 @@ impl Default for LabConfig {
             processes: None,
             repeat: None,
             spawn: 10_000,
+            spawn_sleep: SPAWN_SLEEP,
             exe: PathBuf::from("gather"),
             cache: lang::cache_dir(),
         }
@@ -323,7 +327,7 @@ fn tasks(config: &LabConfig, workload: Workload, base_url: Option<&str>) -> Vec<
             .into_iter()
             .map(|(from, to)| Task::Primes(from, to))
             .collect(),
-        Workload::Spawn => vec![Task::Sleep(SPAWN_SLEEP.as_secs_f64())],
+        Workload::Spawn => vec![Task::Sleep(config.spawn_sleep.as_secs_f64())],
     }
 }
 
