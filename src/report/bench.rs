@@ -23,7 +23,7 @@ pub fn bench_table(report: &BenchReport) -> String {
         "req/s",
         "speedup",
         "ideal",
-        "saved",
+        "files",
         "failed",
     ];
     let mut table = Table::new();
