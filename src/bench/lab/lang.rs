@@ -238,16 +238,22 @@ fn first_line(program: &str, args: &[&str]) -> Result<String, String> {
     Ok(text.lines().next().unwrap_or_default().trim().to_owned())
 }
 
+/// The first line `program ARGS` prints, or the toolchain as missing, with the Debian
+/// `package` that brings it.
+fn found(program: &str, args: &[&str], package: &str) -> Result<String, Toolchain> {
+    first_line(program, args).map_err(|_| {
+        Toolchain::Missing(format!(
+            "`{program}` not found on PATH (Debian: apt-get install {package})"
+        ))
+    })
+}
+
 /// The Go toolchain and its built worker.
 pub fn go(cache: &Path) -> Toolchain {
-    let version = match first_line("go", &["version"]) {
+    let version = match found("go", &["version"], "golang-go") {
         // `go version go1.19.8 linux/amd64`
         Ok(line) => line.split_whitespace().nth(2).unwrap_or("go").to_owned(),
-        Err(_) => {
-            return Toolchain::Missing(
-                "`go` not found on PATH (Debian: apt-get install golang-go)".to_owned(),
-            );
-        }
+        Err(missing) => return missing,
     };
     compiled(
         cache,
@@ -274,13 +280,9 @@ pub fn go(cache: &Path) -> Toolchain {
 
 /// The C++ toolchain (g++ and standalone asio) and its built worker.
 pub fn cpp(cache: &Path) -> Toolchain {
-    let version = match first_line("g++", &["-dumpfullversion"]) {
+    let version = match found("g++", &["-dumpfullversion"], "g++ libasio-dev") {
         Ok(v) => format!("g++ {v}"),
-        Err(_) => {
-            return Toolchain::Missing(
-                "`g++` not found on PATH (Debian: apt-get install g++ libasio-dev)".to_owned(),
-            );
-        }
+        Err(missing) => return missing,
     };
     let build = format!("{CPP_BUILD} worker.cpp");
     compiled(
@@ -303,13 +305,9 @@ pub fn cpp(cache: &Path) -> Toolchain {
 
 /// Node.js and the JavaScript worker.
 pub fn js(cache: &Path) -> Toolchain {
-    let version = match first_line("node", &["--version"]) {
+    let version = match found("node", &["--version"], "nodejs") {
         Ok(v) => format!("node {v}"),
-        Err(_) => {
-            return Toolchain::Missing(
-                "`node` not found on PATH (Debian: apt-get install nodejs)".to_owned(),
-            );
-        }
+        Err(missing) => return missing,
     };
     script(cache, "js", JS_SOURCE, "worker.js", "node", &version)
 }
