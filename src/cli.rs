@@ -14,7 +14,10 @@ use crate::bench::lab::{DEFAULT_PYTHON, LabConfig, Lang, Workload};
 use crate::bench::sleep::SleepConfig;
 use crate::bench::{BenchConfig, Mode};
 use crate::duration::{self, DurationError};
-use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
+use crate::fetch::{
+    self, ClientConfig, FetchConfig, ItemPolicy, RequestArgs, RequestError, RequestSpec,
+    RetryPolicy, Validate,
+};
 use crate::input::{
     IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
 };
@@ -298,6 +301,67 @@ pub struct FetchArgs {
     /// Fail items whose body is not in this format (e.g. an HTML error page with 200).
     #[arg(long, value_name = "FORMAT", help_heading = "Retries and limits")]
     pub validate: Option<ValidateArg>,
+
+    /// Send this header with every request, e.g. -H 'Accept: application/json'; repeatable.
+    /// The placeholder and {n} are filled in per item (-H 'X-Id: {id}'). A later header of
+    /// the same name replaces an earlier one.
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "'NAME: VALUE'",
+        help_heading = "Requests"
+    )]
+    pub headers: Vec<String>,
+
+    /// The User-Agent header (default: gather/VERSION).
+    #[arg(short = 'A', long, value_name = "NAME", help_heading = "Requests")]
+    pub user_agent: Option<String>,
+
+    /// HTTP Basic credentials, sent with every request.
+    #[arg(
+        short,
+        long,
+        value_name = "USER:PASSWORD",
+        help_heading = "Requests",
+        conflicts_with = "oauth2_bearer"
+    )]
+    pub user: Option<String>,
+
+    /// An OAuth 2 bearer token: Authorization: Bearer TOKEN.
+    #[arg(long, value_name = "TOKEN", help_heading = "Requests")]
+    pub oauth2_bearer: Option<String>,
+
+    /// Basic credentials for each host from ~/.netrc (machine, login, password), unless the
+    /// URL, -u or a header gives them.
+    #[arg(long, help_heading = "Requests")]
+    pub netrc: bool,
+
+    /// As --netrc, from FILE.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Requests",
+        conflicts_with = "netrc"
+    )]
+    pub netrc_file: Option<PathBuf>,
+
+    /// The method (default GET; POST with --data).
+    #[arg(short = 'X', long, value_name = "METHOD", help_heading = "Requests")]
+    pub request: Option<String>,
+
+    /// Send BODY (or the contents of FILE with @FILE) with every request; the placeholder and
+    /// {n} are filled in per item. Implies POST.
+    #[arg(short, long, value_name = "BODY|@FILE", help_heading = "Requests")]
+    pub data: Option<String>,
+
+    /// Send Content-Type and Accept: application/json.
+    #[arg(long, help_heading = "Requests")]
+    pub json_body: bool,
+
+    /// Retry requests that are not idempotent (POST, PATCH) after any transient failure, not
+    /// only when they surely never reached the server (connect errors).
+    #[arg(long, help_heading = "Retries and limits")]
+    pub retry_all: bool,
 
     /// Print the summary, with every failure, as JSON on stdout.
     #[arg(long)]
@@ -739,6 +803,9 @@ pub enum ConfigError {
     /// Bad fault rates.
     #[error(transparent)]
     Faults(#[from] FaultError),
+    /// Bad request options (-H, -X, -u, -d, --netrc).
+    #[error(transparent)]
+    Request(#[from] RequestError),
     /// Bad `--max-size`.
     #[error("--max-size `{0}` is not a size (write e.g. 500k, 10MB or 1GiB)")]
     Size(String, #[source] parse_size::Error),
@@ -813,6 +880,25 @@ impl FetchArgs {
                 Source::Template { template, keys }
             }
         };
+        let netrc = match (self.netrc_file, self.netrc) {
+            (Some(file), _) => Some(file),
+            (None, true) => Some(std::env::home_dir().unwrap_or_default().join(".netrc")),
+            (None, false) => None,
+        };
+        let request = RequestSpec::new(
+            RequestArgs {
+                method: self.request,
+                headers: self.headers,
+                user_agent: self.user_agent,
+                user: self.user,
+                bearer: self.oauth2_bearer,
+                netrc,
+                data: self.data,
+                json_body: self.json_body,
+                retry_all: self.retry_all,
+            },
+            source.key_name(),
+        )?;
         let limit =
             |option, text: &str| parse_duration(option, text).map(|d| (!d.is_zero()).then_some(d));
         Ok(FetchConfig {
@@ -875,6 +961,7 @@ impl FetchArgs {
                 max_ratio: (self.max_ratio > 0).then_some(self.max_ratio),
                 max_redirects: self.max_redirects,
                 exchanges: false,
+                request,
             },
         })
     }

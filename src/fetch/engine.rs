@@ -226,15 +226,7 @@ async fn fetch_entry(
         (Outcome::Skipped, 0)
     } else {
         fetcher
-            .fetch(
-                &item.url,
-                out,
-                &name,
-                t0,
-                &mut timing,
-                cancel,
-                &mut exchanges,
-            )
+            .fetch(&item, out, &name, t0, &mut timing, cancel, &mut exchanges)
             .await
     };
     timing.end = t0.elapsed();

@@ -10,7 +10,8 @@ use std::borrow::Cow;
 
 use reqwest::StatusCode;
 use reqwest::header::{
-    ACCEPT, ACCEPT_ENCODING, HOST, HeaderMap, HeaderValue, LOCATION, USER_AGENT,
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, HeaderMap, HeaderValue, LOCATION,
+    USER_AGENT,
 };
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -19,8 +20,10 @@ use super::body::Body;
 use super::engine::{Outcome, Timing};
 use super::exchange::Exchange;
 use super::limits::Limits;
+use super::request::{Prepared, RequestSpec};
 use super::retry::{self, RetryPolicy};
 use super::stale::{MAX_STALE_RESENDS, Reused};
+use crate::input::Item;
 use crate::rate::Rate;
 use crate::save::OutputDir;
 
@@ -131,6 +134,11 @@ impl ItemError {
             | ItemError::Decode { .. }
             | ItemError::Invalid { .. } => false,
         }
+    }
+
+    /// Whether the request surely never reached the server: it failed to connect.
+    fn is_connect(&self) -> bool {
+        matches!(self, ItemError::Request(e) if e.is_connect())
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -264,6 +272,8 @@ pub struct ItemPolicy {
     pub max_redirects: usize,
     /// Whether each request's [`Exchange`] is kept (for `--har`).
     pub exchanges: bool,
+    /// The method, headers and body of every request.
+    pub request: RequestSpec,
 }
 
 impl Default for ItemPolicy {
@@ -277,6 +287,7 @@ impl Default for ItemPolicy {
             max_ratio: Some(DEFAULT_MAX_RATIO),
             max_redirects: 10,
             exchanges: false,
+            request: RequestSpec::default(),
         }
     }
 }
@@ -335,13 +346,15 @@ impl Fetcher {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// Fetches `url` and saves it as `name`, retrying transient failures; returns how it
-    /// ended and how many requests it took. Once `cancel` is cancelled no retry starts. With
-    /// [`ItemPolicy::exchanges`], each request's [`Exchange`] is added to `exchanges`.
+    /// Fetches `item` and saves it as `name`, retrying transient failures; returns how it
+    /// ended and how many requests it took. Once `cancel` is cancelled no retry starts. A
+    /// request that is not idempotent (POST, PATCH) is retried only after a connect error,
+    /// unless `--retry-all`. With [`ItemPolicy::exchanges`], each request's [`Exchange`] is
+    /// added to `exchanges`.
     #[allow(clippy::too_many_arguments)] // one item's whole context, passed through
     pub async fn fetch(
         &self,
-        url: &Url,
+        item: &Item,
         out: &OutputDir,
         name: &str,
         t0: Instant,
@@ -349,11 +362,21 @@ impl Fetcher {
         cancel: &CancellationToken,
         exchanges: &mut Vec<Exchange>,
     ) -> (Outcome, u32) {
+        let url = &item.url;
+        let prepared = match self.policy.request.is_plain() {
+            true => None,
+            false => match self.policy.request.prepare(item, url) {
+                Ok(prepared) => Some(prepared),
+                Err(reason) => return (Outcome::Failed(ItemError::Rejected(reason)), 0),
+            },
+        };
+        let repeatable = self.policy.request.may_repeat();
         let mut backoff = self.policy.retry.backoff();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let error = match self.attempt(url, out, name, t0, timing, exchanges).await {
+            let attempt = self.attempt(url, prepared.as_ref(), out, name, t0, timing, exchanges);
+            let error = match attempt.await {
                 Ok(Some((bytes, received))) => {
                     return (Outcome::Saved { bytes, received }, attempts);
                 }
@@ -363,8 +386,7 @@ impl Fetcher {
             };
             // A failed request took time too: until it failed.
             timing.body = t0.elapsed();
-            let Some(wait) = error
-                .is_transient()
+            let Some(wait) = (error.is_transient() && (repeatable || error.is_connect()))
                 .then(|| backoff.next())
                 .flatten()
                 .map(|backoff| self.policy.retry.wait(error.retry_after(), backoff))
@@ -382,9 +404,11 @@ impl Fetcher {
 
     /// One attempt: a request, and one per redirect; the body's bytes saved and received.
     /// `Ok(None)`: the file appeared under `name` meanwhile and was kept.
+    #[allow(clippy::too_many_arguments)] // one item's whole context, passed through
     async fn attempt(
         &self,
         url: &Url,
+        prepared: Option<&Prepared>,
         out: &OutputDir,
         name: &str,
         t0: Instant,
@@ -395,14 +419,18 @@ impl Fetcher {
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let mut url = Cow::Borrowed(url);
+        let mut prepared = prepared.map(Cow::Borrowed);
         let mut redirects = 0;
         let response = loop {
-            let mut response = self.send(&url, t0, exchanges).await?;
+            let mut response = self.send(&url, prepared.as_deref(), t0, exchanges).await?;
             let Some(next) = redirect(&response, &url) else {
                 break response;
             };
             drain(&mut response).await;
             let next = next?;
+            if let Some(request) = &mut prepared {
+                follow(request, response.status(), &url, &next);
+            }
             if let Some(hop) = self.kept(exchanges) {
                 hop.redirect_url = Some(crate::redact::url(next.as_str()).into_owned());
                 hop.end(t0.elapsed(), None);
@@ -436,18 +464,32 @@ impl Fetcher {
         }
     }
 
-    /// Sends a GET for `url` and waits for the response's head. A request that fails with no
-    /// response because its reused keep-alive connection was closed is sent again at once (see
-    /// `stale.rs`).
+    /// Sends `prepared` (a plain GET when `None`) to `url` and waits for the response's head.
+    /// A request that fails with no response because its reused keep-alive connection was
+    /// closed is sent again at once (see `stale.rs`), if it may be repeated.
     async fn send(
         &self,
         url: &Url,
+        prepared: Option<&Prepared>,
         t0: Instant,
         exchanges: &mut Vec<Exchange>,
     ) -> Result<reqwest::Response, ItemError> {
         let mut resends = 0;
         loop {
-            let request = self.client.get(url.clone()).build()?;
+            let request = match prepared {
+                None => self.client.get(url.clone()),
+                Some(prepared) => {
+                    let builder = self
+                        .client
+                        .request(prepared.method.clone(), url.clone())
+                        .headers(prepared.headers.clone());
+                    match &prepared.body {
+                        Some(body) => builder.body(body.clone()),
+                        None => builder,
+                    }
+                }
+            }
+            .build()?;
             if self.policy.exchanges {
                 exchanges.push(Exchange::sent(url, t0.elapsed(), &sent_headers(&request)));
             }
@@ -461,7 +503,9 @@ impl Fetcher {
                 }
                 Err(error) => error,
             };
-            let stale = resends < MAX_STALE_RESENDS && self.reused.is_stale(&error);
+            let stale = resends < MAX_STALE_RESENDS
+                && self.policy.request.may_repeat()
+                && self.reused.is_stale(&error);
             let error = ItemError::from(error);
             if let Some(exchange) = self.kept(exchanges) {
                 let resent = if stale {
@@ -593,6 +637,31 @@ fn redirect(response: &reqwest::Response, from: &Url) -> Option<Result<Url, Item
         let _ = next.set_password(from.password());
     }
     Some(Ok(next))
+}
+
+/// `request` made fit to follow a redirect with `status` from `from` to `to`: 301, 302 and
+/// 303 turn a request other than GET or HEAD into a GET without a body (as curl and browsers
+/// do), and credentials and cookies never go to another origin.
+fn follow(request: &mut Cow<'_, Prepared>, status: StatusCode, from: &Url, to: &Url) {
+    let method = &request.method;
+    if matches!(status.as_u16(), 301..=303)
+        && *method != reqwest::Method::GET
+        && *method != reqwest::Method::HEAD
+    {
+        let request = request.to_mut();
+        request.method = reqwest::Method::GET;
+        request.body = None;
+        request.headers.remove(reqwest::header::CONTENT_TYPE);
+        request.headers.remove(reqwest::header::CONTENT_LENGTH);
+    }
+    if from.origin() != to.origin() {
+        let headers = &request.headers;
+        if headers.contains_key(AUTHORIZATION) || headers.contains_key(COOKIE) {
+            let request = request.to_mut();
+            request.headers.remove(AUTHORIZATION);
+            request.headers.remove(COOKIE);
+        }
+    }
 }
 
 /// The headers `request` goes out with: its own, and the client's defaults as reqwest adds

@@ -6,6 +6,7 @@ mod engine;
 mod exchange;
 mod item;
 mod limits;
+mod request;
 mod retry;
 mod stale;
 mod summary;
@@ -16,6 +17,7 @@ pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use exchange::Exchange;
 pub use item::{DEFAULT_MAX_RATIO, Fetcher, ItemError, ItemPolicy, RATIO_FREE, Validate};
 pub use limits::descriptor_cap;
+pub use request::{Netrc, Prepared, RequestArgs, RequestError, RequestSpec};
 pub use retry::RetryPolicy;
 pub use summary::{Failure, FailureSpool, Summary};
 

@@ -1,0 +1,229 @@
+//! Request options (-H, -A, -u, --oauth2-bearer, --netrc, -X, -d, --json-body, --retry-all)
+//! against a server that echoes what it received, and their bad input.
+
+mod common;
+
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::routing::any;
+use common::{gather, spawn_app};
+use serde_json::{Value, json};
+
+/// What the echo server saw: method, path, headers (lower-case names) and body, as JSON.
+async fn echo(request: Request) -> String {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let headers: serde_json::Map<String, Value> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                Value::String(value.to_str().unwrap_or_default().to_owned()),
+            )
+        })
+        .collect();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    json!({
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    })
+    .to_string()
+}
+
+/// `gather fetch`.
+fn fetch() -> assert_cmd::Command {
+    let mut command = gather();
+    command.arg("fetch");
+    command
+}
+
+fn echoed(dir: &std::path::Path, name: &str) -> Value {
+    serde_json::from_slice(&fs::read(dir.join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn headers_auth_method_and_body_reach_the_server_filled_per_item() {
+    let url = spawn_app(Router::new().route("/{id}", any(echo)));
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.json");
+    fs::write(&body, r#"{"id": {id}, "n": {n}, "keep": {"x": 1}}"#).unwrap();
+    let out = dir.path().join("out");
+    let data = format!("@{}", body.display());
+    fetch()
+        .args([
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "7-8",
+            "--name",
+            "{id}.json",
+        ])
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .args(["-H", "X-Id: {id}", "-H", "X-Pos:{n}", "-A", "probe/1"])
+        .args([
+            "-u",
+            "alice:s3cret",
+            "-X",
+            "PATCH",
+            "--data",
+            &data,
+            "--json-body",
+        ])
+        .assert()
+        .success();
+    let seen = echoed(&out, "7.json");
+    assert_eq!(seen["method"], "PATCH");
+    assert_eq!(seen["headers"]["x-id"], "7");
+    assert_eq!(seen["headers"]["x-pos"], "1");
+    assert_eq!(seen["headers"]["user-agent"], "probe/1");
+    // alice:s3cret
+    assert_eq!(seen["headers"]["authorization"], "Basic YWxpY2U6czNjcmV0");
+    assert_eq!(seen["headers"]["content-type"], "application/json");
+    assert_eq!(seen["body"], r#"{"id": 7, "n": 1, "keep": {"x": 1}}"#);
+    assert_eq!(echoed(&out, "8.json")["headers"]["x-id"], "8");
+}
+
+#[test]
+fn data_alone_posts_and_a_bearer_token_is_sent() {
+    let url = spawn_app(Router::new().route("/{id}", any(echo)));
+    let dir = tempfile::tempdir().unwrap();
+    fetch()
+        .args([
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1",
+            "--name",
+            "{id}.json",
+        ])
+        .args(["--out", dir.path().to_str().unwrap(), "-q"])
+        .args(["-d", "q={id}", "--oauth2-bearer", "tok.en"])
+        .assert()
+        .success();
+    let seen = echoed(dir.path(), "1.json");
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["body"], "q=1");
+    assert_eq!(seen["headers"]["authorization"], "Bearer tok.en");
+}
+
+#[test]
+fn netrc_credentials_go_to_their_host_only() {
+    let url = spawn_app(Router::new().route("/{id}", any(echo)));
+    let dir = tempfile::tempdir().unwrap();
+    let netrc = dir.path().join("netrc");
+    fs::write(&netrc, "machine 127.0.0.1 login bob password pw\n").unwrap();
+    let out = dir.path().join("out");
+    fetch()
+        .args([
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1",
+            "--name",
+            "{id}.json",
+        ])
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .args(["--netrc-file", netrc.to_str().unwrap()])
+        .assert()
+        .success();
+    // bob:pw
+    assert_eq!(
+        echoed(&out, "1.json")["headers"]["authorization"],
+        "Basic Ym9iOnB3"
+    );
+    fs::write(&netrc, "machine example.org login bob password pw\n").unwrap();
+    fetch()
+        .args([
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1",
+            "--name",
+            "{id}.json",
+        ])
+        .args(["--out", out.to_str().unwrap(), "-q", "--force"])
+        .args(["--netrc-file", netrc.to_str().unwrap()])
+        .assert()
+        .success();
+    assert!(echoed(&out, "1.json")["headers"]["authorization"].is_null());
+}
+
+/// A server that answers 503 to everything, counting the requests.
+fn unavailable() -> (String, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let url = spawn_app(Router::new().route(
+        "/{id}",
+        any(move |_: Method, _: HeaderMap, _: Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }),
+    ));
+    (url, count)
+}
+
+#[test]
+fn a_post_that_reached_the_server_is_retried_only_with_retry_all() {
+    let run = |extra: &[&str]| {
+        let (url, count) = unavailable();
+        let dir = tempfile::tempdir().unwrap();
+        fetch()
+            .args([&format!("{url}/{{id}}"), "--ids", "1"])
+            .args(["--out", dir.path().to_str().unwrap(), "-q"])
+            .args(["--retries", "2", "--retry-delay", "1ms", "-d", "x"])
+            .args(extra)
+            .assert()
+            .code(1);
+        count.load(Ordering::SeqCst)
+    };
+    assert_eq!(run(&[]), 1, "a POST answered 503 is not sent again");
+    assert_eq!(run(&["--retry-all"]), 3);
+    assert_eq!(run(&["-X", "PUT"]), 3, "PUT is idempotent");
+}
+
+#[test]
+fn bad_request_options_exit_2_before_any_request() {
+    let (url, count) = unavailable();
+    let dir = tempfile::tempdir().unwrap();
+    let bad_netrc = dir.path().join("netrc");
+    fs::write(&bad_netrc, "machine a.example login\n").unwrap();
+    let missing = format!("@{}", dir.path().join("missing").display());
+    let out = dir.path().join("out");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-H", "NoColon"], "write it as 'Name: value'"),
+        (vec!["-H", "Bad Name: x"], "is not a header name"),
+        (vec!["-H", "X-A: a\u{1}b"], "cannot carry"),
+        (vec!["-X", "GET ME"], "is not an HTTP method"),
+        (vec!["-u", "alice"], "user:password"),
+        (vec!["-d", &missing], "--data @"),
+        (
+            vec!["--netrc-file", bad_netrc.to_str().unwrap()],
+            "has no value",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = fetch()
+            .args([&format!("{url}/{{id}}"), "--ids", "1"])
+            .args(["--out", out.to_str().unwrap()])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("alice"), "{args:?}: {stderr}");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert!(!out.exists());
+}
