@@ -283,6 +283,11 @@ pub struct FetchArgs {
     #[arg(long, value_name = "RATE", help_heading = "Retries and limits")]
     pub rate: Option<String>,
 
+    /// Receive at most SIZE bytes of bodies a second, for the whole run (e.g. 500k, 1M; as
+    /// curl's --limit-rate).
+    #[arg(long, value_name = "SIZE", help_heading = "Retries and limits")]
+    pub limit_rate: Option<String>,
+
     /// At most N requests in flight to any one host.
     #[arg(long, value_name = "N", help_heading = "Retries and limits",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -806,6 +811,9 @@ pub enum ConfigError {
     /// Bad request options (-H, -X, -u, -d, --netrc).
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// Bad `--limit-rate`.
+    #[error("--limit-rate `{0}` is not a positive size per second (write e.g. 500k or 1M)")]
+    LimitRate(String),
     /// Bad `--max-size`.
     #[error("--max-size `{0}` is not a size (write e.g. 500k, 10MB or 1GiB)")]
     Size(String, #[source] parse_size::Error),
@@ -962,6 +970,13 @@ impl FetchArgs {
                 max_redirects: self.max_redirects,
                 exchanges: false,
                 request,
+                bandwidth: self
+                    .limit_rate
+                    .map(|text| match parse_size::parse_size(&text) {
+                        Ok(0) | Err(_) => Err(ConfigError::LimitRate(text)),
+                        Ok(rate) => Ok(std::sync::Arc::new(fetch::Bandwidth::new(rate))),
+                    })
+                    .transpose()?,
             },
         })
     }

@@ -205,6 +205,8 @@ fn bad_request_options_exit_2_before_any_request() {
         (vec!["-H", "X-A: a\u{1}b"], "cannot carry"),
         (vec!["-X", "GET ME"], "is not an HTTP method"),
         (vec!["-u", "alice"], "user:password"),
+        (vec!["--limit-rate", "fast"], "--limit-rate `fast`"),
+        (vec!["--limit-rate", "0"], "--limit-rate `0`"),
         (vec!["-d", &missing], "--data @"),
         (
             vec!["--netrc-file", bad_netrc.to_str().unwrap()],
@@ -226,4 +228,28 @@ fn bad_request_options_exit_2_before_any_request() {
     }
     assert_eq!(count.load(Ordering::SeqCst), 0);
     assert!(!out.exists());
+}
+
+#[test]
+fn limit_rate_caps_the_whole_runs_bandwidth() {
+    // Three 100 kB bodies at once: under --limit-rate 200k they take about 1.5 s together.
+    let url = spawn_app(Router::new().route("/{id}", any(|| async { vec![b'x'; 100_000] })));
+    let run = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let start = std::time::Instant::now();
+        fetch()
+            .args([&format!("{url}/{{id}}"), "--ids", "1-3", "-c", "3"])
+            .args(["--out", dir.path().to_str().unwrap(), "-q"])
+            .args(extra)
+            .assert()
+            .success();
+        start.elapsed().as_secs_f64()
+    };
+    let free = run(&[]);
+    let limited = run(&["--limit-rate", "200k"]);
+    assert!(limited > 1.2, "limited: {limited:.2} s");
+    assert!(
+        free < limited / 2.0,
+        "free {free:.2} s, limited {limited:.2} s"
+    );
 }

@@ -16,6 +16,7 @@ use reqwest::header::{
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::bandwidth::Bandwidth;
 use super::body::Body;
 use super::engine::{Outcome, Timing};
 use super::exchange::Exchange;
@@ -274,6 +275,8 @@ pub struct ItemPolicy {
     pub exchanges: bool,
     /// The method, headers and body of every request.
     pub request: RequestSpec,
+    /// `--limit-rate`: one budget of body bytes per second, shared by every clone.
+    pub bandwidth: Option<Arc<Bandwidth>>,
 }
 
 impl Default for ItemPolicy {
@@ -288,6 +291,7 @@ impl Default for ItemPolicy {
             max_redirects: 10,
             exchanges: false,
             request: RequestSpec::default(),
+            bandwidth: None,
         }
     }
 }
@@ -555,6 +559,9 @@ impl Fetcher {
         }
         let mut file = out.create();
         while let Some(chunk) = body.chunk().await? {
+            if let Some(bandwidth) = &self.policy.bandwidth {
+                bandwidth.take(chunk.len()).await;
+            }
             let decoded = file.len() + chunk.len() as u64;
             if decoded > limit {
                 return Err(ItemError::TooLarge { limit });

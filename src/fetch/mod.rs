@@ -1,5 +1,6 @@
 //! `gather fetch`: the HTTP client, the concurrent engine, and the summary of a run.
 
+mod bandwidth;
 mod body;
 mod client;
 mod engine;
@@ -12,6 +13,7 @@ mod stale;
 mod summary;
 mod workers;
 
+pub use bandwidth::Bandwidth;
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use exchange::Exchange;
