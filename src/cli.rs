@@ -359,6 +359,17 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "BODY|@FILE", help_heading = "Requests")]
     pub data: Option<String>,
 
+    /// Send cookies: 'NAME=VALUE; NAME2=VALUE2' as given, or FILE, a Netscape cookie file
+    /// (as curl and wget write), whose cookies go where they match; cookies set by responses
+    /// are then kept for the run.
+    #[arg(short = 'b', long, value_name = "DATA|FILE", help_heading = "Requests")]
+    pub cookie: Option<String>,
+
+    /// Keep cookies set by responses for the run, and write them all to FILE at the end
+    /// (Netscape format; curl's -c).
+    #[arg(long, value_name = "FILE", help_heading = "Requests")]
+    pub cookie_jar: Option<PathBuf>,
+
     /// Send Content-Type and Accept: application/json.
     #[arg(long, help_heading = "Requests")]
     pub json_body: bool,
@@ -904,6 +915,8 @@ impl FetchArgs {
                 data: self.data,
                 json_body: self.json_body,
                 retry_all: self.retry_all,
+                cookie: self.cookie,
+                cookie_jar: self.cookie_jar,
             },
             source.key_name(),
         )?;

@@ -195,6 +195,9 @@ fn a_post_that_reached_the_server_is_retried_only_with_retry_all() {
 fn bad_request_options_exit_2_before_any_request() {
     let (url, count) = unavailable();
     let dir = tempfile::tempdir().unwrap();
+    let bad_jar = dir.path().join("jar");
+    fs::write(&bad_jar, "example.org\tTRUE\t/\tFALSE\tsoon\tn\tv\n").unwrap();
+    let unwritable_jar = dir.path().join("no-such-dir").join("jar");
     let bad_netrc = dir.path().join("netrc");
     fs::write(&bad_netrc, "machine a.example login\n").unwrap();
     let missing = format!("@{}", dir.path().join("missing").display());
@@ -208,6 +211,14 @@ fn bad_request_options_exit_2_before_any_request() {
         (vec!["--limit-rate", "fast"], "--limit-rate `fast`"),
         (vec!["--limit-rate", "0"], "--limit-rate `0`"),
         (vec!["-d", &missing], "--data @"),
+        (
+            vec!["-b", bad_jar.to_str().unwrap()],
+            "line 1: the expiry `soon`",
+        ),
+        (
+            vec!["--cookie-jar", unwritable_jar.to_str().unwrap()],
+            "--cookie-jar",
+        ),
         (
             vec!["--netrc-file", bad_netrc.to_str().unwrap()],
             "has no value",
@@ -252,4 +263,93 @@ fn limit_rate_caps_the_whole_runs_bandwidth() {
         free < limited / 2.0,
         "free {free:.2} s, limited {limited:.2} s"
     );
+}
+
+/// The echo server, where `/1` also sets a cookie.
+fn cookie_server() -> String {
+    spawn_app(Router::new().route(
+        "/{id}",
+        any(|request: Request| async move {
+            let sets = request.uri().path() == "/1";
+            let echoed = echo(request).await;
+            let mut headers = HeaderMap::new();
+            if sets {
+                headers.insert("set-cookie", "token=xyz; Path=/".parse().unwrap());
+            }
+            (headers, echoed)
+        }),
+    ))
+}
+
+#[test]
+fn cookies_are_sent_kept_for_the_run_and_written_to_the_jar() {
+    let url = cookie_server();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cookies.txt");
+    fs::write(
+        &file,
+        "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tabc\n",
+    )
+    .unwrap();
+    let jar = dir.path().join("jar.txt");
+    let out = dir.path().join("out");
+    fetch()
+        .args([
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1-3",
+            "-c",
+            "1",
+            "--name",
+            "{id}.json",
+        ])
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .args([
+            "-b",
+            file.to_str().unwrap(),
+            "--cookie-jar",
+            jar.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    assert_eq!(echoed(&out, "1.json")["headers"]["cookie"], "sid=abc");
+    let later = echoed(&out, "3.json")["headers"]["cookie"].clone();
+    let later = later.as_str().unwrap();
+    assert!(
+        later.contains("sid=abc") && later.contains("token=xyz"),
+        "{later}"
+    );
+    let written = fs::read_to_string(&jar).unwrap();
+    assert!(
+        written.starts_with("# Netscape HTTP Cookie File"),
+        "{written}"
+    );
+    assert!(
+        written.contains("127.0.0.1\tFALSE\t/\tFALSE\t0\ttoken\txyz\n"),
+        "{written}"
+    );
+    assert!(written.contains("\tsid\tabc\n"), "{written}");
+
+    // Given as data, cookies are sent as they are, and none is kept.
+    fetch()
+        .args([
+            &format!("{url}/{{id}}"),
+            "--ids",
+            "1-2",
+            "-c",
+            "1",
+            "--name",
+            "{id}.json",
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--force",
+            "-b",
+            "a=1; b=2",
+        ])
+        .assert()
+        .success();
+    assert_eq!(echoed(&out, "2.json")["headers"]["cookie"], "a=1; b=2");
 }

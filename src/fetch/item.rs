@@ -480,7 +480,7 @@ impl Fetcher {
     ) -> Result<reqwest::Response, ItemError> {
         let mut resends = 0;
         loop {
-            let request = match prepared {
+            let mut request = match prepared {
                 None => self.client.get(url.clone()),
                 Some(prepared) => {
                     let builder = self
@@ -494,11 +494,18 @@ impl Fetcher {
                 }
             }
             .build()?;
+            let cookies = self.policy.request.cookies();
+            if let Some(jar) = cookies.and_then(|cookies| cookies.header(url)) {
+                add_cookies(request.headers_mut(), jar);
+            }
             if self.policy.exchanges {
                 exchanges.push(Exchange::sent(url, t0.elapsed(), &sent_headers(&request)));
             }
             let error = match self.client.execute(request).await {
                 Ok(response) => {
+                    if let Some(cookies) = cookies {
+                        cookies.store(response.headers(), url);
+                    }
                     let connect = self.reused.answered(&response);
                     if let Some(exchange) = self.kept(exchanges) {
                         exchange.answered(&response, t0.elapsed(), connect);
@@ -669,6 +676,20 @@ fn follow(request: &mut Cow<'_, Prepared>, status: StatusCode, from: &Url, to: &
             request.headers.remove(COOKIE);
         }
     }
+}
+
+/// Adds the jar's cookies to `headers`, after those of `-b NAME=VALUE` if any.
+fn add_cookies(headers: &mut HeaderMap, jar: HeaderValue) {
+    let value = match headers.get(COOKIE) {
+        Some(given) => {
+            let mut both = given.as_bytes().to_vec();
+            both.extend_from_slice(b"; ");
+            both.extend_from_slice(jar.as_bytes());
+            HeaderValue::from_bytes(&both).unwrap_or(jar)
+        }
+        None => jar,
+    };
+    headers.insert(COOKIE, value);
 }
 
 /// The headers `request` goes out with: its own, and the client's defaults as reqwest adds

@@ -3,6 +3,7 @@
 mod bandwidth;
 mod body;
 mod client;
+mod cookies;
 mod engine;
 mod exchange;
 mod item;
@@ -15,6 +16,7 @@ mod workers;
 
 pub use bandwidth::Bandwidth;
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
+pub use cookies::{CookieError, Cookies};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use exchange::Exchange;
 pub use item::{DEFAULT_MAX_RATIO, Fetcher, ItemError, ItemPolicy, RATIO_FREE, Validate};
@@ -87,6 +89,9 @@ pub enum FetchError {
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
     Client(#[from] ClientError),
+    /// The cookie jar could not be written.
+    #[error(transparent)]
+    Cookies(#[from] CookieError),
     /// A worker thread or its runtime could not be started.
     #[error("cannot start the worker threads")]
     Workers(#[source] std::io::Error),
@@ -136,6 +141,7 @@ pub async fn fetch(
     )
     .await?;
     let out = OutputDir::open(&config.out, naming, config.force)?;
+    let cookies = config.policy.request.clone();
     let mut summary = Summary::default();
     let end = workers
         .run(entries, &out, cancel, |record| {
@@ -144,5 +150,8 @@ pub async fn fetch(
         })
         .await;
     summary.finish(end);
+    if let Some(cookies) = cookies.cookies() {
+        cookies.save()?;
+    }
     Ok(summary)
 }

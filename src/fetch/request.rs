@@ -6,11 +6,13 @@
 //! the fills are rendered. It does no I/O once built.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::cookies::{CookieError, Cookies};
 use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use crate::input::Item;
@@ -42,6 +44,9 @@ pub enum RequestError {
         /// Why it could not be read.
         source: std::io::Error,
     },
+    /// A cookie file that cannot be read or parsed, or a jar that cannot be written.
+    #[error(transparent)]
+    Cookies(#[from] CookieError),
     /// A netrc file that cannot be read or parsed.
     #[error("--netrc-file {}: {reason}", .path.display())]
     Netrc {
@@ -227,6 +232,10 @@ pub struct RequestArgs {
     pub json_body: bool,
     /// `--retry-all`.
     pub retry_all: bool,
+    /// `-b`: `NAME=VALUE[; ...]` sent as is, or a Netscape cookie file to start from.
+    pub cookie: Option<String>,
+    /// `--cookie-jar`: where the run's cookies are written at the end.
+    pub cookie_jar: Option<PathBuf>,
 }
 
 /// How every request is made: checked once, rendered per item.
@@ -236,6 +245,7 @@ pub struct RequestSpec {
     headers: Vec<(HeaderName, Fill)>,
     body: Option<Fill>,
     netrc: Option<Netrc>,
+    cookies: Option<Arc<Cookies>>,
     /// Whether non-idempotent requests are retried after any transient failure.
     retry_all: bool,
 }
@@ -247,6 +257,7 @@ impl Default for RequestSpec {
             headers: Vec::new(),
             body: None,
             netrc: None,
+            cookies: None,
             retry_all: false,
         }
     }
@@ -298,6 +309,15 @@ impl RequestSpec {
                 "application/json",
             )?;
         }
+        // `-b NAME=VALUE` is a header; `-b FILE` starts the cookie engine (as curl).
+        let cookie_file = match &args.cookie {
+            Some(cookie) if cookie.contains('=') => {
+                header(COOKIE, cookie, crate::redact::MASK)?;
+                None
+            }
+            Some(file) => Some(PathBuf::from(file)),
+            None => None,
+        };
         for given in &args.headers {
             let Some((name, value)) = given.split_once(':') else {
                 return Err(RequestError::NoColon(given.clone()));
@@ -334,11 +354,16 @@ impl RequestSpec {
             None => Method::GET,
         };
         let netrc = args.netrc.as_deref().map(Netrc::load).transpose()?;
+        let cookies = match (&cookie_file, &args.cookie_jar) {
+            (None, None) => None,
+            (load, jar) => Some(Arc::new(Cookies::new(load.as_deref(), jar.as_deref())?)),
+        };
         let mut spec = Self {
             method,
             headers,
             body,
             netrc,
+            cookies,
             retry_all: args.retry_all,
         };
         spec.dedup();
@@ -353,6 +378,11 @@ impl RequestSpec {
             kept.push((name, fill));
         }
         self.headers = kept;
+    }
+
+    /// The cookie engine, if `-b FILE` or `--cookie-jar` started one.
+    pub fn cookies(&self) -> Option<&Cookies> {
+        self.cookies.as_deref()
     }
 
     /// Whether the default: a GET with no headers or body of its own.
