@@ -24,6 +24,14 @@ use crate::input::{
 use crate::rate::RateError;
 use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
 
+/// `{n}` as clap's help shows it: clap turns a plain `{n}` into a line break everywhere in
+/// help text, so a style reset (nothing on screen, stripped when not a terminal) sits inside.
+macro_rules! n {
+    () => {
+        "{\x1b[0mn}"
+    };
+}
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0    every item saved (or already there)
@@ -39,8 +47,8 @@ Examples:
 
 Run `gather help COMMAND` for each command's options and examples.";
 
-const FETCH_HELP: &str = "\
-Examples:
+const FETCH_HELP: &str = concat!(
+    r#"Examples:
   # xkcd comics 1 to 200, 64 at a time, into comics/1.json ... comics/200.json
   gather fetch 'https://xkcd.com/{id}/info.0.json' --ids 1-200 --out comics/
 
@@ -48,16 +56,22 @@ Examples:
   gather fetch 'https://xkcd.com/{id}/info.0.json' --ids 1-200 --out seq/ -c 1
 
   # search pages for a list of names, saved as pages/Yash.html ...
-  gather fetch 'http://127.0.0.1:8080/search?q={name}' \\
+  gather fetch 'http://127.0.0.1:8080/search?q={name}' \
       --values Yash,KOSS,'Your Name' --name '{name}.html' --out pages/
 
   # a flaky API: 5 retries, at most 20 requests a second, JSON bodies only
   gather fetch 'http://127.0.0.1:8080/{id}/info.0.json' --ids 1-1000 --out comics/ \
       --retries 5 --rate 20/s --validate json
 
+  # an API: a token, a header and a JSON body filled per item, POSTed
+  gather fetch 'https://api.example.com/items/{id}' --ids 1-100 --out items/ \
+      --oauth2-bearer TOKEN -H 'X-Request-Id: {id}' -d '{"id": {id}}' --json-body
+
   # a list of URLs, one per line, from a file or stdin; a JSON summary on stdout
-  seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \\
-      | gather fetch --input - --name '{n}.json' --out comics/ --json
+  seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \
+      | gather fetch --input - --name '"#,
+    n!(),
+    r#".json' --out comics/ --json
 
 Files are saved atomically (temp file, then rename): a file under its final name is always
 whole, even after kill -9. Existing files are skipped, so running the same command again
@@ -65,7 +79,8 @@ finishes an interrupted or killed job; --force fetches them again. A body is sav
 is as long as its Content-Length, within --max-size, and passes --validate.
 Proxies are taken from HTTP_PROXY, HTTPS_PROXY and NO_PROXY. TLS is always verified: against
 the system's roots, or only against --cacert's.
-";
+"#
+);
 
 const SERVE_HELP: &str = "\
 Examples:
@@ -75,7 +90,7 @@ Examples:
   curl 'http://127.0.0.1:8080/search?q=Your%20Name'
 
   # a flaky, throttled API: 10% 5xx, 5% resets, 2% stalls, 3% short bodies, 429 past 500/s
-  gather serve --port 0 --fail-rate 0.1 --reset-rate 0.05 --stall-rate 0.02 \
+  gather serve --port 0 --fail-rate 0.1 --reset-rate 0.05 --stall-rate 0.02 \\
       --truncate-rate 0.03 --rate-limit 500/s --seed 1
 
 Routes: /{id}/info.0.json (404 for 404 and ids above --max-id), /info.0.json (the latest),
@@ -124,9 +139,37 @@ pub enum Command {
     /// Work with `gather fetch --json` summaries: merge a sharded job's into one.
     #[command(subcommand)]
     Summary(SummaryCommand),
+    /// Print a shell completion script, e.g. `gather completions bash > ~/.local/share/bash-completion/completions/gather`.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of gather or of one command, e.g. `gather man fetch | man -l -`.
+    Man(ManArgs),
     /// Run one lab job read as JSON from stdin (the lab's worker processes).
     #[command(name = "lab-worker", hide = true)]
     LabWorker,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  gather completions bash > ~/.local/share/bash-completion/completions/gather
+  gather completions zsh > ~/.zfunc/_gather      # with fpath+=~/.zfunc before compinit
+  gather completions fish > ~/.config/fish/completions/gather.fish
+  gather completions powershell >> $PROFILE";
+
+/// `gather completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `gather man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (fetch, serve, bench, ...); gather's own by default.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// `gather summary`.
@@ -188,10 +231,11 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// File name template: the placeholder ({id}, {name}; {url} for --input) and {n}, the
-    /// item's position. Default: the placeholder plus the URL's extension (42.json); {url}
-    /// for --input.
-    #[arg(long, value_name = "TEMPLATE")]
+    /// `--name`: the file name template.
+    #[arg(long, value_name = "TEMPLATE", help = concat!(
+        "File name template: the placeholder ({id}, {name}; {url} for --input) and ", n!(),
+        ", the item's position. Default: the placeholder plus the URL's extension (42.json); ",
+        "{url} for --input"))]
     pub name: Option<String>,
 
     /// Downloads at once; 1 is the sequential run.
@@ -307,10 +351,12 @@ pub struct FetchArgs {
     #[arg(long, value_name = "FORMAT", help_heading = "Retries and limits")]
     pub validate: Option<ValidateArg>,
 
-    /// Send this header with every request, e.g. -H 'Accept: application/json'; repeatable.
-    /// The placeholder and {n} are filled in per item (-H 'X-Id: {id}'). A later header of
-    /// the same name replaces an earlier one.
+    /// `-H`: headers sent with every request.
     #[arg(
+        help = concat!(
+            "Send this header with every request, e.g. -H 'Accept: application/json'; ",
+            "repeatable. The placeholder and ", n!(), " are filled in per item ",
+            "(-H 'X-Id: {id}'). A later header of the same name replaces an earlier one"),
         short = 'H',
         long = "header",
         value_name = "'NAME: VALUE'",
@@ -354,9 +400,10 @@ pub struct FetchArgs {
     #[arg(short = 'X', long, value_name = "METHOD", help_heading = "Requests")]
     pub request: Option<String>,
 
-    /// Send BODY (or the contents of FILE with @FILE) with every request; the placeholder and
-    /// {n} are filled in per item. Implies POST.
-    #[arg(short, long, value_name = "BODY|@FILE", help_heading = "Requests")]
+    /// `-d`: the body of every request, or `@FILE`.
+    #[arg(short, long, value_name = "BODY|@FILE", help_heading = "Requests", help = concat!(
+        "Send BODY (or the contents of FILE with @FILE) with every request; the placeholder ",
+        "and ", n!(), " are filled in per item. Implies POST"))]
     pub data: Option<String>,
 
     /// Send cookies: 'NAME=VALUE; NAME2=VALUE2' as given, or FILE, a Netscape cookie file
@@ -822,6 +869,9 @@ pub enum ConfigError {
     /// Bad request options (-H, -X, -u, -d, --netrc).
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// `gather man COMMAND` for a command gather does not have.
+    #[error("gather has no command `{0}` (see gather --help)")]
+    NoCommand(String),
     /// Bad `--limit-rate`.
     #[error("--limit-rate `{0}` is not a positive size per second (write e.g. 500k or 1M)")]
     LimitRate(String),
