@@ -273,6 +273,12 @@ pub struct FetchArgs {
     #[arg(short, long)]
     pub force: bool,
 
+    /// For files that exist, ask the server whether they changed (If-None-Match with the ETag,
+    /// If-Modified-Since with the Last-Modified saved with them): 304 keeps the file
+    /// (counted unchanged), 200 replaces it atomically.
+    #[arg(long, conflicts_with = "force")]
+    pub update: bool,
+
     /// Fail a request when no byte of its response arrives for this long (headers, or the
     /// next part of the body); a slow download that keeps moving is never cut. 0 for none.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
@@ -977,6 +983,7 @@ impl FetchArgs {
             out: self.out,
             name: self.name,
             force: self.force,
+            update: self.update,
             concurrency: self.concurrency as usize,
             threads: self
                 .threads

@@ -237,6 +237,7 @@ pub async fn run(
             out: dir.path().join(mode.as_str()),
             name: None,
             force: true,
+            update: false,
             concurrency,
             threads: fetch::default_threads(),
             shard: None,

@@ -30,6 +30,8 @@ pub enum Outcome {
     },
     /// Its file was already there.
     Skipped,
+    /// Its file was there, and the server said it had not changed (`--update`, 304).
+    Unchanged,
     /// Not saved.
     Failed(ItemError),
 }

@@ -26,7 +26,17 @@ use super::retry::{self, RetryPolicy};
 use super::stale::{MAX_STALE_RESENDS, Reused};
 use crate::input::Item;
 use crate::rate::Rate;
-use crate::save::OutputDir;
+use crate::save::{OutputDir, Validators};
+
+/// How an attempt ended well.
+enum Done {
+    /// Saved: bytes written and bytes received.
+    Saved(u64, u64),
+    /// A file appeared under the name meanwhile, and was kept.
+    Kept,
+    /// The server said the saved file is current (304, with `--update`).
+    Unchanged,
+}
 
 /// Why one item failed.
 #[derive(Debug, thiserror::Error)]
@@ -367,13 +377,17 @@ impl Fetcher {
         exchanges: &mut Vec<Exchange>,
     ) -> (Outcome, u32) {
         let url = &item.url;
-        let prepared = match self.policy.request.is_plain() {
+        let validators = out.validators(name).filter(|v| !v.is_empty());
+        let mut prepared = match self.policy.request.is_plain() && validators.is_none() {
             true => None,
             false => match self.policy.request.prepare(item, url) {
                 Ok(prepared) => Some(prepared),
                 Err(reason) => return (Outcome::Failed(ItemError::Rejected(reason)), 0),
             },
         };
+        if let (Some(validators), Some(prepared)) = (&validators, &mut prepared) {
+            conditional(&mut prepared.headers, validators);
+        }
         let repeatable = self.policy.request.may_repeat();
         let mut backoff = self.policy.retry.backoff();
         let mut attempts = 0;
@@ -381,11 +395,12 @@ impl Fetcher {
             attempts += 1;
             let attempt = self.attempt(url, prepared.as_ref(), out, name, t0, timing, exchanges);
             let error = match attempt.await {
-                Ok(Some((bytes, received))) => {
+                Ok(Done::Saved(bytes, received)) => {
                     return (Outcome::Saved { bytes, received }, attempts);
                 }
                 // Another item with the same name (a repeated URL) saved it meanwhile.
-                Ok(None) => return (Outcome::Skipped, attempts),
+                Ok(Done::Kept) => return (Outcome::Skipped, attempts),
+                Ok(Done::Unchanged) => return (Outcome::Unchanged, attempts),
                 Err(error) => error,
             };
             // A failed request took time too: until it failed.
@@ -418,7 +433,7 @@ impl Fetcher {
         t0: Instant,
         timing: &mut Timing,
         exchanges: &mut Vec<Exchange>,
-    ) -> Result<Option<(u64, u64)>, ItemError> {
+    ) -> Result<Done, ItemError> {
         let _pass = self.limits.pass(url).await;
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +466,7 @@ impl Fetcher {
         timing.response = t0.elapsed();
         let result = self.receive(response, out, name, t0, timing).await;
         if let Some(last) = self.kept(exchanges) {
-            if let Ok(Some((size, received))) = &result {
+            if let Ok(Done::Saved(size, received)) = &result {
                 (last.size, last.received) = (*size, *received);
             }
             last.end(t0.elapsed(), result.as_ref().err().map(ToString::to_string));
@@ -547,8 +562,12 @@ impl Fetcher {
         name: &str,
         t0: Instant,
         timing: &mut Timing,
-    ) -> Result<Option<(u64, u64)>, ItemError> {
+    ) -> Result<Done, ItemError> {
         let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            drain(&mut response).await;
+            return Ok(Done::Unchanged);
+        }
         if !status.is_success() {
             let retry_after = retry::retry_after(response.headers());
             drain(&mut response).await;
@@ -559,12 +578,25 @@ impl Fetcher {
         }
         // The length of the body as sent: encoded, when it is.
         let expected = response.content_length();
+        let validators = out.keeps_validators().then(|| {
+            let header = |name| {
+                let value = response.headers().get(name)?;
+                value.to_str().ok().map(str::to_owned)
+            };
+            Validators {
+                etag: header(reqwest::header::ETAG),
+                last_modified: header(reqwest::header::LAST_MODIFIED),
+            }
+        });
         let mut body = Body::new(response);
         let limit = self.policy.max_size.unwrap_or(u64::MAX);
         if !body.is_encoded() && expected.is_some_and(|len| len > limit) {
             return Err(ItemError::TooLarge { limit });
         }
         let mut file = out.create();
+        if let Some(validators) = validators {
+            file.set_validators(validators);
+        }
         while let Some(chunk) = body.chunk().await? {
             if let Some(bandwidth) = &self.policy.bandwidth {
                 bandwidth.take(chunk.len()).await;
@@ -603,8 +635,8 @@ impl Fetcher {
         }
         timing.body = t0.elapsed();
         match file.commit(name).await {
-            Ok(bytes) => Ok(Some((bytes, body.received()))),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Ok(bytes) => Ok(Done::Saved(bytes, body.received())),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Done::Kept),
             Err(e) => Err(e.into()),
         }
     }
@@ -674,6 +706,20 @@ fn follow(request: &mut Cow<'_, Prepared>, status: StatusCode, from: &Url, to: &
             let request = request.to_mut();
             request.headers.remove(AUTHORIZATION);
             request.headers.remove(COOKIE);
+        }
+    }
+}
+
+/// Makes a request conditional on the saved file's validators: `If-None-Match` with its
+/// ETag, `If-Modified-Since` with its Last-Modified.
+fn conditional(headers: &mut HeaderMap, validators: &Validators) {
+    use reqwest::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
+    for (name, value) in [
+        (IF_NONE_MATCH, &validators.etag),
+        (IF_MODIFIED_SINCE, &validators.last_modified),
+    ] {
+        if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, value);
         }
     }
 }

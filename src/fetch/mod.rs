@@ -45,6 +45,9 @@ pub struct FetchConfig {
     pub name: Option<String>,
     /// Refetch items whose files exist.
     pub force: bool,
+    /// Ask whether existing files changed (If-None-Match, If-Modified-Since); replace those
+    /// that did.
+    pub update: bool,
     /// Downloads at once.
     pub concurrency: usize,
     /// Worker threads, each with its own runtime and client (capped to `concurrency`).
@@ -140,7 +143,7 @@ pub async fn fetch(
         cancel,
     )
     .await?;
-    let out = OutputDir::open(&config.out, naming, config.force)?;
+    let out = OutputDir::open_with(&config.out, naming, config.force, config.update)?;
     let cookies = config.policy.request.clone();
     let mut summary = Summary::default();
     let end = workers

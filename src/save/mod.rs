@@ -9,8 +9,10 @@
 
 mod naming;
 mod temp;
+mod validators;
 
 pub use naming::{N_KEY, NameError, Naming};
+pub use validators::Validators;
 
 use std::fs;
 use std::io;
@@ -56,6 +58,8 @@ pub struct OutputDir {
     dir: Arc<Path>,
     naming: Naming,
     force: bool,
+    /// `--update`: existing files are asked about, and replaced when they changed.
+    update: bool,
     /// Whether the directory held no saved file when the run began.
     fresh: bool,
 }
@@ -64,14 +68,26 @@ impl OutputDir {
     /// Creates `dir` if needed, checks that files can be created in it, and removes temp files
     /// left there by runs that were killed.
     pub fn open(dir: &Path, naming: Naming, force: bool) -> Result<Self, SetupError> {
+        Self::open_with(dir, naming, force, false)
+    }
+
+    /// [`open`](Self::open), and with `update` existing files are not skipped but replaced
+    /// when their item is saved again, each with its [`Validators`].
+    pub fn open_with(
+        dir: &Path,
+        naming: Naming,
+        force: bool,
+        update: bool,
+    ) -> Result<Self, SetupError> {
         fs::create_dir_all(dir).map_err(|source| SetupError::Create {
             path: dir.to_owned(),
             source,
         })?;
-        let temps = TempDir::open(dir, force).map_err(|source| SetupError::NotWritable {
-            path: dir.to_owned(),
-            source,
-        })?;
+        let temps =
+            TempDir::open(dir, force || update).map_err(|source| SetupError::NotWritable {
+                path: dir.to_owned(),
+                source,
+            })?;
         let scan = scan(dir);
         if scan.removed > 0 {
             tracing::info!(removed = scan.removed, dir = %dir.display(), "removed temp files of killed runs");
@@ -81,6 +97,7 @@ impl OutputDir {
             dir: dir.into(),
             naming,
             force,
+            update,
             fresh: !scan.saved_files,
         })
     }
@@ -102,14 +119,33 @@ impl OutputDir {
     /// commit. That saves a `stat` per item (W3 to tmpfs: 6% of the client's CPU time).
     pub fn should_skip(&self, name: &str) -> bool {
         // One stat on a local directory: cheaper than a hop to the blocking pool.
-        !self.force && !self.fresh && fs::symlink_metadata(self.dir.join(name)).is_ok()
+        !self.force
+            && !self.update
+            && !self.fresh
+            && fs::symlink_metadata(self.dir.join(name)).is_ok()
+    }
+
+    /// With `--update`, the validators of the file saved as `name`, if it exists.
+    pub fn validators(&self, name: &str) -> Option<Validators> {
+        if !self.update || self.fresh {
+            return None;
+        }
+        let path = self.dir.join(name);
+        fs::symlink_metadata(&path).ok()?;
+        Some(Validators::read(&path))
+    }
+
+    /// Whether saved files get their validators (`--update`).
+    pub fn keeps_validators(&self) -> bool {
+        self.update
     }
 
     /// Starts a new file; nothing is visible under a final name until [`AtomicFile::commit`].
     pub fn create(&self) -> AtomicFile {
         AtomicFile {
             temps: Arc::clone(&self.temps),
-            replace: self.force,
+            replace: self.force || self.update,
+            validators: None,
             buffer: Vec::new(),
             spilled: None,
             len: 0,
@@ -124,6 +160,8 @@ pub struct AtomicFile {
     temps: Arc<TempDir>,
     /// Whether commit may replace a file of the same name (`--force`).
     replace: bool,
+    /// Stored on the file before it gets its name.
+    validators: Option<Validators>,
     buffer: Vec<u8>,
     spilled: Option<Temp<tokio::fs::File>>,
     len: u64,
@@ -138,6 +176,11 @@ impl AtomicFile {
     /// Whether nothing has been written.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Stores `validators` with the file, set before it gets its name.
+    pub fn set_validators(&mut self, validators: Validators) {
+        self.validators = (!validators.is_empty()).then_some(validators);
     }
 
     /// Appends a chunk.
@@ -186,6 +229,7 @@ impl AtomicFile {
         let Self {
             temps,
             replace,
+            validators,
             buffer,
             spilled,
             len,
@@ -194,16 +238,25 @@ impl AtomicFile {
             Some(temp) => {
                 let temp = temp.into_std().await?;
                 let name = name.to_owned();
-                tokio::task::spawn_blocking(move || temps.commit(temp, &name, replace))
-                    .await
-                    .map_err(io::Error::other)??;
+                tokio::task::spawn_blocking(move || {
+                    if let Some(validators) = &validators {
+                        validators.write(&temp.file)?;
+                    }
+                    temps.commit(temp, &name, replace)
+                })
+                .await
+                .map_err(io::Error::other)??;
             }
             None => {
                 // A body that fit in memory is saved right here, on the runtime thread: a few
                 // small syscalls, cheaper than a hop to the blocking pool and back. Measured on
                 // 100,000 files to tmpfs: 3.65-4.02 s -> 2.83-3.04 s wall, sys time 4.1 -> 2.7 s,
                 // context switches 270k -> 80k; to disk, no slower (50.5 s vs 48.5 s side by side).
-                temps.commit(temps.create_with(&buffer)?, name, replace)?;
+                let temp = temps.create_with(&buffer)?;
+                if let Some(validators) = &validators {
+                    validators.write(&temp.file)?;
+                }
+                temps.commit(temp, name, replace)?;
             }
         }
         Ok(len)
