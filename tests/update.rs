@@ -161,3 +161,44 @@ fn a_file_without_validators_is_fetched_again_in_full() {
         "page 1\n"
     );
 }
+
+#[test]
+fn update_against_gather_serve_gets_304s() {
+    let server = common::TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let run = || {
+        let output = gather()
+            .args(["fetch", &server.comics(), "--ids", "1-50"])
+            .args([
+                "--out",
+                out.path().to_str().unwrap(),
+                "--update",
+                "--json",
+                "-q",
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        summary(&output.stdout)
+    };
+    assert_eq!(run()["ok"], 50);
+    let again = run();
+    assert_eq!(
+        (again["ok"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(50)),
+        "{again}"
+    );
+    common::assert_complete_comics(out.path());
+    // The text summary says so too.
+    let text = gather()
+        .args(["fetch", &server.comics(), "--ids", "1-50", "--update"])
+        .args(["--out", out.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("0 saved, 50 unchanged") || stderr.contains("0 saved, 50 unchanged"),
+        "{stdout}{stderr}"
+    );
+}
