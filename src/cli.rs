@@ -67,6 +67,9 @@ const FETCH_HELP: &str = concat!(
   gather fetch 'https://api.example.com/items/{id}' --ids 1-100 --out items/ \
       --oauth2-bearer TOKEN -H 'X-Request-Id: {id}' -d '{"id": {id}}' --json-body
 
+  # later: fetch again only what changed (304 keeps a file, 200 replaces it)
+  gather fetch 'https://api.example.com/items/{id}' --ids 1-100 --out items/ --update
+
   # a list of URLs, one per line, from a file or stdin; a JSON summary on stdout
   seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \
       | gather fetch --input - --name '"#,
