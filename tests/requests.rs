@@ -353,3 +353,78 @@ fn cookies_are_sent_kept_for_the_run_and_written_to_the_jar() {
         .success();
     assert_eq!(echoed(&out, "2.json")["headers"]["cookie"], "a=1; b=2");
 }
+
+#[test]
+fn redirects_turn_a_post_into_a_get_and_keep_credentials_on_their_origin() {
+    let other = spawn_app(Router::new().route("/{id}", any(echo)));
+    let target = other.clone();
+    let url = spawn_app(
+        Router::new()
+            .route("/{id}", any(echo))
+            .route(
+                "/see-other/{id}",
+                any(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        (StatusCode::SEE_OTHER, [("location", format!("/{id}"))])
+                    },
+                ),
+            )
+            .route(
+                "/temporary/{id}",
+                any(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        (
+                            StatusCode::TEMPORARY_REDIRECT,
+                            [("location", format!("/{id}"))],
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/away/{id}",
+                any(
+                    move |axum::extract::Path(id): axum::extract::Path<String>| {
+                        let target = target.clone();
+                        async move {
+                            (
+                                StatusCode::TEMPORARY_REDIRECT,
+                                [("location", format!("{target}/{id}"))],
+                            )
+                        }
+                    },
+                ),
+            ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = |route: &str| {
+        let out = dir.path().join(route);
+        fetch()
+            .args([
+                &format!("{url}/{route}/{{id}}"),
+                "--ids",
+                "5",
+                "--name",
+                "{id}.json",
+            ])
+            .args(["--out", out.to_str().unwrap(), "-q"])
+            .args(["-d", "x={id}", "-H", "Authorization: Bearer t", "-b", "c=1"])
+            .assert()
+            .success();
+        echoed(&out, "5.json")
+    };
+    let seen = run("see-other");
+    assert_eq!(
+        (seen["method"].as_str(), seen["body"].as_str()),
+        (Some("GET"), Some(""))
+    );
+    assert_eq!(seen["headers"]["authorization"], "Bearer t");
+    let seen = run("temporary");
+    assert_eq!(
+        (seen["method"].as_str(), seen["body"].as_str()),
+        (Some("POST"), Some("x=5"))
+    );
+    let seen = run("away");
+    assert_eq!(seen["method"], "POST");
+    assert!(seen["headers"]["authorization"].is_null(), "{seen}");
+    assert!(seen["headers"]["cookie"].is_null(), "{seen}");
+}
