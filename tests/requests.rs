@@ -79,8 +79,16 @@ fn headers_auth_method_and_body_reach_the_server_filled_per_item() {
             &data,
             "--json-body",
         ])
+        .args(["--har", dir.path().join("run.har").to_str().unwrap()])
         .assert()
         .success();
+    // The HAR log shows the header, masked: no password, no encoded credentials.
+    let har = fs::read_to_string(dir.path().join("run.har")).unwrap();
+    assert!(har.contains("Basic ***"), "{har}");
+    assert!(
+        !har.contains("s3cret") && !har.contains("YWxpY2U6czNjcmV0"),
+        "{har}"
+    );
     let seen = echoed(&out, "7.json");
     assert_eq!(seen["method"], "PATCH");
     assert_eq!(seen["headers"]["x-id"], "7");
