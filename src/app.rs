@@ -205,6 +205,8 @@ fn run_merge(args: MergeArgs) -> Result<Status, AppError> {
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet, har_path, fail_exit) =
         (args.json, args.quiet, args.har.clone(), args.fail_exit);
+    // `--jsonl -` owns stdout: the summary goes to stderr.
+    let records_on_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let mut config = args.into_config()?;
     let shard = config.shard;
     config.policy.exchanges = har_path.is_some();
@@ -252,6 +254,8 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
             eprintln!("gather: some failures could not be kept for --json: {error}");
         }
         print_with(|stdout| report::write_summary_json(stdout, &totals, failures));
+    } else if records_on_stdout {
+        eprint!("{}", report::summary_text(&summary, &out));
     } else {
         print(&report::summary_text(&summary, &out));
     }

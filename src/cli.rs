@@ -4,7 +4,7 @@
 // The doc comments below are also the `--help` text, where URLs must stay plain.
 #![allow(rustdoc::bare_urls)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -230,9 +230,17 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "FILE", conflicts_with = "template")]
     pub input: Option<PathBuf>,
 
-    /// Output directory, created if missing.
-    #[arg(short, long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// Output directory, created if missing. With --jsonl, only large bodies' temp files go
+    /// there while they download (default: the --jsonl file's directory).
+    #[arg(short, long, value_name = "DIR", required_unless_present = "jsonl")]
+    pub out: Option<PathBuf>,
+
+    /// Write one JSON object per item to FILE ('-' for stdout) instead of a file per item:
+    /// n, url, status, content-type, etag, last-modified, and the body (as JSON when it is
+    /// JSON, else a string, base64 with "encoding": "base64" when binary). A re-run appends
+    /// the items not recorded yet, after cutting a record a killed run left partial.
+    #[arg(long, value_name = "FILE", conflicts_with = "update")]
+    pub jsonl: Option<PathBuf>,
 
     /// `--name`: the file name template.
     #[arg(long, value_name = "TEMPLATE", help = concat!(
@@ -981,9 +989,18 @@ impl FetchArgs {
         )?;
         let limit =
             |option, text: &str| parse_duration(option, text).map(|d| (!d.is_zero()).then_some(d));
+        let out = match (self.out, &self.jsonl) {
+            (Some(out), _) => out,
+            (None, Some(jsonl)) if jsonl.as_os_str() != "-" => jsonl
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            (None, _) => std::env::temp_dir(),
+        };
         Ok(FetchConfig {
             source,
-            out: self.out,
+            out,
+            jsonl: self.jsonl,
             name: self.name,
             force: self.force,
             update: self.update,

@@ -238,6 +238,7 @@ pub async fn run(
             name: None,
             force: true,
             update: false,
+            jsonl: None,
             concurrency,
             threads: fetch::default_threads(),
             shard: None,

@@ -26,7 +26,8 @@ use super::retry::{self, RetryPolicy};
 use super::stale::{MAX_STALE_RESENDS, Reused};
 use crate::input::Item;
 use crate::rate::Rate;
-use crate::save::{OutputDir, Validators};
+use crate::save::{OutputDir, RecordHead, Validators};
+use reqwest::header::{CONTENT_TYPE, ETAG, LAST_MODIFIED};
 
 /// How an attempt ended well.
 enum Done {
@@ -588,6 +589,17 @@ impl Fetcher {
                 last_modified: header(reqwest::header::LAST_MODIFIED),
             }
         });
+        let head = out.wants_head().then(|| RecordHead {
+            url: crate::redact::url(response.url().as_str()).into_owned(),
+            status: status.as_u16(),
+            headers: [CONTENT_TYPE, ETAG, LAST_MODIFIED]
+                .into_iter()
+                .filter_map(|name| {
+                    let value = response.headers().get(&name)?.to_str().ok()?;
+                    Some((name.as_str().to_owned(), value.to_owned()))
+                })
+                .collect(),
+        });
         let mut body = Body::new(response);
         let limit = self.policy.max_size.unwrap_or(u64::MAX);
         if !body.is_encoded() && expected.is_some_and(|len| len > limit) {
@@ -596,6 +608,9 @@ impl Fetcher {
         let mut file = out.create();
         if let Some(validators) = validators {
             file.set_validators(validators);
+        }
+        if let Some(head) = head {
+            file.set_head(head);
         }
         while let Some(chunk) = body.chunk().await? {
             if let Some(bandwidth) = &self.policy.bandwidth {

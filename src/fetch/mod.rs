@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use futures::StreamExt;
 
 use crate::input::{InputError, Shard, Source};
-use crate::save::{NameError, Naming, OutputDir, SetupError};
+use crate::save::{JsonLines, NameError, Naming, OutputDir, SetupError};
 
 /// A validated fetch job.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct FetchConfig {
     pub name: Option<String>,
     /// Refetch items whose files exist.
     pub force: bool,
+    /// `--jsonl`: records into this file (`-` for stdout) instead of files in `out`.
+    pub jsonl: Option<PathBuf>,
     /// Ask whether existing files changed (If-None-Match, If-Modified-Since); replace those
     /// that did.
     pub update: bool,
@@ -92,6 +94,9 @@ pub enum FetchError {
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
     Client(#[from] ClientError),
+    /// The `--jsonl` file is unusable.
+    #[error(transparent)]
+    Lines(#[from] crate::save::LinesError),
     /// The cookie jar could not be written.
     #[error(transparent)]
     Cookies(#[from] CookieError),
@@ -143,7 +148,11 @@ pub async fn fetch(
         cancel,
     )
     .await?;
-    let out = OutputDir::open_with(&config.out, naming, config.force, config.update)?;
+    let lines = config.jsonl.as_deref().map(JsonLines::open).transpose()?;
+    let mut out = OutputDir::open_with(&config.out, naming, config.force, config.update)?;
+    if let Some(lines) = lines {
+        out = out.with_lines(lines);
+    }
     let cookies = config.policy.request.clone();
     let mut summary = Summary::default();
     let end = workers
