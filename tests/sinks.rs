@@ -82,3 +82,40 @@ fn an_unusable_jsonl_file_exits_2_before_any_request() {
         assert!(stderr.contains("--jsonl"), "{stderr}");
     }
 }
+
+#[test]
+fn jsonl_survives_kill_9_and_a_rerun_completes_it() {
+    let server = TestServer::start(&["--latency", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("comics.jsonl");
+    let args = |command: &mut std::process::Command| {
+        command
+            .args([
+                "fetch",
+                &server.comics(),
+                "--ids",
+                "1-3000",
+                "-q",
+                "--fail-exit",
+                "0",
+            ])
+            .args(["--jsonl", path.to_str().unwrap()]);
+    };
+    for delay in [150, 300] {
+        let mut command = common::gather_std();
+        args(&mut command);
+        let mut child = command.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let mut command = common::gather_std();
+    args(&mut command);
+    assert!(command.status().unwrap().success());
+    let all = records(&path);
+    let mut ns: Vec<u64> = all.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    ns.sort_unstable();
+    // Comic 404 is a 404: every other item once.
+    let expected: Vec<u64> = (1..=3000).filter(|&n| n != 404).collect();
+    assert_eq!(ns, expected);
+}
