@@ -137,7 +137,40 @@ pub async fn run(cli: Cli) -> Result<Status, AppError> {
         Command::Serve(args) => run_serve(args).await,
         Command::Bench(args) => run_bench(args).await,
         Command::Summary(SummaryCommand::Merge(args)) => run_merge(args),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "gather", &mut io::stdout());
+            Ok(Status::Success)
+        }
+        Command::Man(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            command.build();
+            if let Some(name) = &args.command {
+                let found = command.find_subcommand(name).cloned();
+                command = found.ok_or_else(|| ConfigError::NoCommand(name.clone()))?;
+                command = command.display_name(format!("gather-{name}"));
+            }
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|source| AppError::Write {
+                    path: PathBuf::from("-"),
+                    source,
+                })?;
+            print_stdout(&page)
+        }
         Command::LabWorker => run_lab_worker().await,
+    }
+}
+
+/// Writes `bytes` to stdout; a closed pipe (`| head`) is not an error.
+fn print_stdout(bytes: &[u8]) -> Result<Status, AppError> {
+    match io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(AppError::Write {
+            path: PathBuf::from("-"),
+            source: e,
+        }),
+        _ => Ok(Status::Success),
     }
 }
 
@@ -172,6 +205,8 @@ fn run_merge(args: MergeArgs) -> Result<Status, AppError> {
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet, har_path, fail_exit) =
         (args.json, args.quiet, args.har.clone(), args.fail_exit);
+    // `--jsonl -` owns stdout: the summary goes to stderr.
+    let records_on_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let mut config = args.into_config()?;
     let control = config.control.clone();
     let shard = config.shard;
@@ -223,6 +258,8 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
             eprintln!("gather: some failures could not be kept for --json: {error}");
         }
         print_with(|stdout| report::write_summary_json(stdout, &totals, failures));
+    } else if records_on_stdout {
+        eprint!("{}", report::summary_text(&summary, &out));
     } else {
         let mut text = report::summary_text(&summary, &out);
         if let Some(control) = control.as_deref().filter(|c| c.is_auto()) {

@@ -4,7 +4,7 @@
 // The doc comments below are also the `--help` text, where URLs must stay plain.
 #![allow(rustdoc::bare_urls)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -15,12 +15,23 @@ use crate::bench::sleep::SleepConfig;
 use crate::bench::sweep::SweepConfig;
 use crate::bench::{BenchConfig, Mode};
 use crate::duration::{self, DurationError};
-use crate::fetch::{self, ClientConfig, FetchConfig, ItemPolicy, RetryPolicy, Validate};
+use crate::fetch::{
+    self, ClientConfig, FetchConfig, ItemPolicy, RequestArgs, RequestError, RequestSpec,
+    RetryPolicy, Validate,
+};
 use crate::input::{
     IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
 };
 use crate::rate::RateError;
 use crate::serve::{Capacity, FaultError, Faults, Latency, LatencyError, ServeConfig};
+
+/// `{n}` as clap's help shows it: clap turns a plain `{n}` into a line break everywhere in
+/// help text, so a style reset (nothing on screen, stripped when not a terminal) sits inside.
+macro_rules! n {
+    () => {
+        "{\x1b[0mn}"
+    };
+}
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -37,8 +48,8 @@ Examples:
 
 Run `gather help COMMAND` for each command's options and examples.";
 
-const FETCH_HELP: &str = "\
-Examples:
+const FETCH_HELP: &str = concat!(
+    r#"Examples:
   # xkcd comics 1 to 200, 64 at a time, into comics/1.json ... comics/200.json
   gather fetch 'https://xkcd.com/{id}/info.0.json' --ids 1-200 --out comics/
 
@@ -46,7 +57,7 @@ Examples:
   gather fetch 'https://xkcd.com/{id}/info.0.json' --ids 1-200 --out seq/ -c 1
 
   # search pages for a list of names, saved as pages/Yash.html ...
-  gather fetch 'http://127.0.0.1:8080/search?q={name}' \\
+  gather fetch 'http://127.0.0.1:8080/search?q={name}' \
       --values Yash,KOSS,'Your Name' --name '{name}.html' --out pages/
 
   # let gather find the concurrency: it settles where latency starts to grow or 429s come
@@ -56,9 +67,18 @@ Examples:
   gather fetch 'http://127.0.0.1:8080/{id}/info.0.json' --ids 1-1000 --out comics/ \
       --retries 5 --rate 20/s --validate json
 
+  # an API: a token, a header and a JSON body filled per item, POSTed
+  gather fetch 'https://api.example.com/items/{id}' --ids 1-100 --out items/ \
+      --oauth2-bearer TOKEN -H 'X-Request-Id: {id}' -d '{"id": {id}}' --json-body
+
+  # later: fetch again only what changed (304 keeps a file, 200 replaces it)
+  gather fetch 'https://api.example.com/items/{id}' --ids 1-100 --out items/ --update
+
   # a list of URLs, one per line, from a file or stdin; a JSON summary on stdout
-  seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \\
-      | gather fetch --input - --name '{n}.json' --out comics/ --json
+  seq 1 500 | sed 's|.*|http://127.0.0.1:8080/&/info.0.json|' \
+      | gather fetch --input - --name '"#,
+    n!(),
+    r#".json' --out comics/ --json
 
 Files are saved atomically (temp file, then rename): a file under its final name is always
 whole, even after kill -9. Existing files are skipped, so running the same command again
@@ -66,7 +86,8 @@ finishes an interrupted or killed job; --force fetches them again. A body is sav
 is as long as its Content-Length, within --max-size, and passes --validate.
 Proxies are taken from HTTP_PROXY, HTTPS_PROXY and NO_PROXY. TLS is always verified: against
 the system's roots, or only against --cacert's.
-";
+"#
+);
 
 const SERVE_HELP: &str = "\
 Examples:
@@ -79,7 +100,7 @@ Examples:
   gather serve --port 0 --latency 50ms --capacity 32
 
   # a flaky, throttled API: 10% 5xx, 5% resets, 2% stalls, 3% short bodies, 429 past 500/s
-  gather serve --port 0 --fail-rate 0.1 --reset-rate 0.05 --stall-rate 0.02 \
+  gather serve --port 0 --fail-rate 0.1 --reset-rate 0.05 --stall-rate 0.02 \\
       --truncate-rate 0.03 --rate-limit 500/s --seed 1
 
 Routes: /{id}/info.0.json (404 for 404 and ids above --max-id), /info.0.json (the latest),
@@ -128,9 +149,37 @@ pub enum Command {
     /// Work with `gather fetch --json` summaries: merge a sharded job's into one.
     #[command(subcommand)]
     Summary(SummaryCommand),
+    /// Print a shell completion script, e.g. `gather completions bash > ~/.local/share/bash-completion/completions/gather`.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of gather or of one command, e.g. `gather man fetch | man -l -`.
+    Man(ManArgs),
     /// Run one lab job read as JSON from stdin (the lab's worker processes).
     #[command(name = "lab-worker", hide = true)]
     LabWorker,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  gather completions bash > ~/.local/share/bash-completion/completions/gather
+  gather completions zsh > ~/.zfunc/_gather      # with fpath+=~/.zfunc before compinit
+  gather completions fish > ~/.config/fish/completions/gather.fish
+  gather completions powershell >> $PROFILE";
+
+/// `gather completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `gather man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (fetch, serve, bench, ...); gather's own by default.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// `gather summary`.
@@ -188,14 +237,23 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "FILE", conflicts_with = "template")]
     pub input: Option<PathBuf>,
 
-    /// Output directory, created if missing.
-    #[arg(short, long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// Output directory, created if missing. With --jsonl, only large bodies' temp files go
+    /// there while they download (default: the --jsonl file's directory).
+    #[arg(short, long, value_name = "DIR", required_unless_present = "jsonl")]
+    pub out: Option<PathBuf>,
 
-    /// File name template: the placeholder ({id}, {name}; {url} for --input) and {n}, the
-    /// item's position. Default: the placeholder plus the URL's extension (42.json); {url}
-    /// for --input.
-    #[arg(long, value_name = "TEMPLATE")]
+    /// Write one JSON object per item to FILE ('-' for stdout) instead of a file per item:
+    /// n, url, status, content-type, etag, last-modified, and the body (as JSON when it is
+    /// JSON, else a string, base64 with "encoding": "base64" when binary). A re-run appends
+    /// the items not recorded yet, after cutting a record a killed run left partial.
+    #[arg(long, value_name = "FILE", conflicts_with = "update")]
+    pub jsonl: Option<PathBuf>,
+
+    /// `--name`: the file name template.
+    #[arg(long, value_name = "TEMPLATE", help = concat!(
+        "File name template: the placeholder ({id}, {name}; {url} for --input) and ", n!(),
+        ", the item's position. Default: the placeholder plus the URL's extension (42.json); ",
+        "{url} for --input"))]
     pub name: Option<String>,
 
     /// Downloads at once; 1 is the sequential run. `auto` tunes it while the run goes: it
@@ -237,6 +295,12 @@ pub struct FetchArgs {
     /// Fetch items again even if their files exist.
     #[arg(short, long)]
     pub force: bool,
+
+    /// For files that exist, ask the server whether they changed (If-None-Match with the ETag,
+    /// If-Modified-Since with the Last-Modified saved with them): 304 keeps the file
+    /// (counted unchanged), 200 replaces it atomically.
+    #[arg(long, conflicts_with = "force")]
+    pub update: bool,
 
     /// Fail a request when no byte of its response arrives for this long (headers, or the
     /// next part of the body); a slow download that keeps moving is never cut. 0 for none.
@@ -292,6 +356,11 @@ pub struct FetchArgs {
     #[arg(long, value_name = "RATE", help_heading = "Retries and limits")]
     pub rate: Option<String>,
 
+    /// Receive at most SIZE bytes of bodies a second, for the whole run (e.g. 500k, 1M; as
+    /// curl's --limit-rate).
+    #[arg(long, value_name = "SIZE", help_heading = "Retries and limits")]
+    pub limit_rate: Option<String>,
+
     /// At most N requests in flight to any one host.
     #[arg(long, value_name = "N", help_heading = "Retries and limits",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -310,6 +379,81 @@ pub struct FetchArgs {
     /// Fail items whose body is not in this format (e.g. an HTML error page with 200).
     #[arg(long, value_name = "FORMAT", help_heading = "Retries and limits")]
     pub validate: Option<ValidateArg>,
+
+    /// `-H`: headers sent with every request.
+    #[arg(
+        help = concat!(
+            "Send this header with every request, e.g. -H 'Accept: application/json'; ",
+            "repeatable. The placeholder and ", n!(), " are filled in per item ",
+            "(-H 'X-Id: {id}'). A later header of the same name replaces an earlier one"),
+        short = 'H',
+        long = "header",
+        value_name = "'NAME: VALUE'",
+        help_heading = "Requests"
+    )]
+    pub headers: Vec<String>,
+
+    /// The User-Agent header (default: gather/VERSION).
+    #[arg(short = 'A', long, value_name = "NAME", help_heading = "Requests")]
+    pub user_agent: Option<String>,
+
+    /// HTTP Basic credentials, sent with every request.
+    #[arg(
+        short,
+        long,
+        value_name = "USER:PASSWORD",
+        help_heading = "Requests",
+        conflicts_with = "oauth2_bearer"
+    )]
+    pub user: Option<String>,
+
+    /// An OAuth 2 bearer token: Authorization: Bearer TOKEN.
+    #[arg(long, value_name = "TOKEN", help_heading = "Requests")]
+    pub oauth2_bearer: Option<String>,
+
+    /// Basic credentials for each host from ~/.netrc (machine, login, password), unless the
+    /// URL, -u or a header gives them.
+    #[arg(long, help_heading = "Requests")]
+    pub netrc: bool,
+
+    /// As --netrc, from FILE.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Requests",
+        conflicts_with = "netrc"
+    )]
+    pub netrc_file: Option<PathBuf>,
+
+    /// The method (default GET; POST with --data).
+    #[arg(short = 'X', long, value_name = "METHOD", help_heading = "Requests")]
+    pub request: Option<String>,
+
+    /// `-d`: the body of every request, or `@FILE`.
+    #[arg(short, long, value_name = "BODY|@FILE", help_heading = "Requests", help = concat!(
+        "Send BODY (or the contents of FILE with @FILE) with every request; the placeholder ",
+        "and ", n!(), " are filled in per item. Implies POST"))]
+    pub data: Option<String>,
+
+    /// Send cookies: 'NAME=VALUE; NAME2=VALUE2' as given, or FILE, a Netscape cookie file
+    /// (as curl and wget write), whose cookies go where they match; cookies set by responses
+    /// are then kept for the run.
+    #[arg(short = 'b', long, value_name = "DATA|FILE", help_heading = "Requests")]
+    pub cookie: Option<String>,
+
+    /// Keep cookies set by responses for the run, and write them all to FILE at the end
+    /// (Netscape format; curl's -c).
+    #[arg(long, value_name = "FILE", help_heading = "Requests")]
+    pub cookie_jar: Option<PathBuf>,
+
+    /// Send Content-Type and Accept: application/json.
+    #[arg(long, help_heading = "Requests")]
+    pub json_body: bool,
+
+    /// Retry requests that are not idempotent (POST, PATCH) after any transient failure, not
+    /// only when they surely never reached the server (connect errors).
+    #[arg(long, help_heading = "Retries and limits")]
+    pub retry_all: bool,
 
     /// Print the summary, with every failure, as JSON on stdout.
     #[arg(long)]
@@ -961,6 +1105,15 @@ pub enum ConfigError {
     /// `--max-concurrency` without `-c auto`.
     #[error("--max-concurrency needs -c auto (a fixed -c is its own maximum)")]
     MaxConcurrency,
+    /// Bad request options (-H, -X, -u, -d, --netrc).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// `gather man COMMAND` for a command gather does not have.
+    #[error("gather has no command `{0}` (see gather --help)")]
+    NoCommand(String),
+    /// Bad `--limit-rate`.
+    #[error("--limit-rate `{0}` is not a positive size per second (write e.g. 500k or 1M)")]
+    LimitRate(String),
     /// Bad `--max-size`.
     #[error("--max-size `{0}` is not a size (write e.g. 500k, 10MB or 1GiB)")]
     Size(String, #[source] parse_size::Error),
@@ -1035,6 +1188,27 @@ impl FetchArgs {
                 Source::Template { template, keys }
             }
         };
+        let netrc = match (self.netrc_file, self.netrc) {
+            (Some(file), _) => Some(file),
+            (None, true) => Some(std::env::home_dir().unwrap_or_default().join(".netrc")),
+            (None, false) => None,
+        };
+        let request = RequestSpec::new(
+            RequestArgs {
+                method: self.request,
+                headers: self.headers,
+                user_agent: self.user_agent,
+                user: self.user,
+                bearer: self.oauth2_bearer,
+                netrc,
+                data: self.data,
+                json_body: self.json_body,
+                retry_all: self.retry_all,
+                cookie: self.cookie,
+                cookie_jar: self.cookie_jar,
+            },
+            source.key_name(),
+        )?;
         let limit =
             |option, text: &str| parse_duration(option, text).map(|d| (!d.is_zero()).then_some(d));
         let per_host = self.per_host.map(|n| n as usize);
@@ -1050,11 +1224,21 @@ impl FetchArgs {
                 (max, Some(std::sync::Arc::new(control)))
             }
         };
+        let out = match (self.out, &self.jsonl) {
+            (Some(out), _) => out,
+            (None, Some(jsonl)) if jsonl.as_os_str() != "-" => jsonl
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            (None, _) => std::env::temp_dir(),
+        };
         Ok(FetchConfig {
             source,
-            out: self.out,
+            out,
+            jsonl: self.jsonl,
             name: self.name,
             force: self.force,
+            update: self.update,
             concurrency,
             threads: self
                 .threads
@@ -1110,6 +1294,14 @@ impl FetchArgs {
                 max_ratio: (self.max_ratio > 0).then_some(self.max_ratio),
                 max_redirects: self.max_redirects,
                 exchanges: false,
+                request,
+                bandwidth: self
+                    .limit_rate
+                    .map(|text| match parse_size::parse_size(&text) {
+                        Ok(0) | Err(_) => Err(ConfigError::LimitRate(text)),
+                        Ok(rate) => Ok(std::sync::Arc::new(fetch::Bandwidth::new(rate))),
+                    })
+                    .transpose()?,
             },
             control,
         })

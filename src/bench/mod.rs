@@ -239,6 +239,8 @@ pub async fn run(
             out: dir.path().join(mode.as_str()),
             name: None,
             force: true,
+            update: false,
+            jsonl: None,
             concurrency,
             threads: fetch::default_threads(),
             shard: None,

@@ -30,6 +30,8 @@ pub enum Outcome {
     },
     /// Its file was already there.
     Skipped,
+    /// Its file was there, and the server said it had not changed (`--update`, 304).
+    Unchanged,
     /// Not saved.
     Failed(ItemError),
 }
@@ -229,15 +231,7 @@ async fn fetch_entry(
         let _slot = fetcher.slot(&item.url).await;
         timing = Timing::at(t0.elapsed());
         fetcher
-            .fetch(
-                &item.url,
-                out,
-                &name,
-                t0,
-                &mut timing,
-                cancel,
-                &mut exchanges,
-            )
+            .fetch(&item, out, &name, t0, &mut timing, cancel, &mut exchanges)
             .await
     };
     timing.end = t0.elapsed();

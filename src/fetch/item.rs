@@ -10,19 +10,34 @@ use std::borrow::Cow;
 
 use reqwest::StatusCode;
 use reqwest::header::{
-    ACCEPT, ACCEPT_ENCODING, HOST, HeaderMap, HeaderValue, LOCATION, USER_AGENT,
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, HeaderMap, HeaderValue, LOCATION,
+    USER_AGENT,
 };
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::bandwidth::Bandwidth;
 use super::body::Body;
 use super::engine::{Outcome, Timing};
 use super::exchange::Exchange;
 use super::limits::Limits;
+use super::request::{Prepared, RequestSpec};
 use super::retry::{self, RetryPolicy};
 use super::stale::{MAX_STALE_RESENDS, Reused};
+use crate::input::Item;
 use crate::rate::Rate;
-use crate::save::OutputDir;
+use crate::save::{OutputDir, RecordHead, Validators};
+use reqwest::header::{CONTENT_TYPE, ETAG, LAST_MODIFIED};
+
+/// How an attempt ended well.
+enum Done {
+    /// Saved: bytes written and bytes received.
+    Saved(u64, u64),
+    /// A file appeared under the name meanwhile, and was kept.
+    Kept,
+    /// The server said the saved file is current (304, with `--update`).
+    Unchanged,
+}
 
 /// Why one item failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +146,11 @@ impl ItemError {
             | ItemError::Decode { .. }
             | ItemError::Invalid { .. } => false,
         }
+    }
+
+    /// Whether the request surely never reached the server: it failed to connect.
+    fn is_connect(&self) -> bool {
+        matches!(self, ItemError::Request(e) if e.is_connect())
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -264,6 +284,10 @@ pub struct ItemPolicy {
     pub max_redirects: usize,
     /// Whether each request's [`Exchange`] is kept (for `--har`).
     pub exchanges: bool,
+    /// The method, headers and body of every request.
+    pub request: RequestSpec,
+    /// `--limit-rate`: one budget of body bytes per second, shared by every clone.
+    pub bandwidth: Option<Arc<Bandwidth>>,
 }
 
 impl Default for ItemPolicy {
@@ -277,6 +301,8 @@ impl Default for ItemPolicy {
             max_ratio: Some(DEFAULT_MAX_RATIO),
             max_redirects: 10,
             exchanges: false,
+            request: RequestSpec::default(),
+            bandwidth: None,
         }
     }
 }
@@ -341,13 +367,15 @@ impl Fetcher {
         self.limits.slot(url).await
     }
 
-    /// Fetches `url` and saves it as `name`, retrying transient failures; returns how it
-    /// ended and how many requests it took. Once `cancel` is cancelled no retry starts. With
-    /// [`ItemPolicy::exchanges`], each request's [`Exchange`] is added to `exchanges`.
+    /// Fetches `item` and saves it as `name`, retrying transient failures; returns how it
+    /// ended and how many requests it took. Once `cancel` is cancelled no retry starts. A
+    /// request that is not idempotent (POST, PATCH) is retried only after a connect error,
+    /// unless `--retry-all`. With [`ItemPolicy::exchanges`], each request's [`Exchange`] is
+    /// added to `exchanges`.
     #[allow(clippy::too_many_arguments)] // one item's whole context, passed through
     pub async fn fetch(
         &self,
-        url: &Url,
+        item: &Item,
         out: &OutputDir,
         name: &str,
         t0: Instant,
@@ -355,25 +383,40 @@ impl Fetcher {
         cancel: &CancellationToken,
         exchanges: &mut Vec<Exchange>,
     ) -> (Outcome, u32) {
+        let url = &item.url;
+        let validators = out.validators(name).filter(|v| !v.is_empty());
+        let mut prepared = match self.policy.request.is_plain() && validators.is_none() {
+            true => None,
+            false => match self.policy.request.prepare(item, url) {
+                Ok(prepared) => Some(prepared),
+                Err(reason) => return (Outcome::Failed(ItemError::Rejected(reason)), 0),
+            },
+        };
+        if let (Some(validators), Some(prepared)) = (&validators, &mut prepared) {
+            conditional(&mut prepared.headers, validators);
+        }
+        let repeatable = self.policy.request.may_repeat();
         let mut backoff = self.policy.retry.backoff();
         let mut attempts = 0;
         loop {
             attempts += 1;
             let pass = self.limits.pass(url).await;
-            let result = self.attempt(url, out, name, t0, timing, exchanges).await;
+            let result = self
+                .attempt(url, prepared.as_ref(), out, name, t0, timing, exchanges)
+                .await;
             pass.finish(&result);
             let error = match result {
-                Ok(Some((bytes, received))) => {
+                Ok(Done::Saved(bytes, received)) => {
                     return (Outcome::Saved { bytes, received }, attempts);
                 }
                 // Another item with the same name (a repeated URL) saved it meanwhile.
-                Ok(None) => return (Outcome::Skipped, attempts),
+                Ok(Done::Kept) => return (Outcome::Skipped, attempts),
+                Ok(Done::Unchanged) => return (Outcome::Unchanged, attempts),
                 Err(error) => error,
             };
             // A failed request took time too: until it failed.
             timing.body = t0.elapsed();
-            let Some(wait) = error
-                .is_transient()
+            let Some(wait) = (error.is_transient() && (repeatable || error.is_connect()))
                 .then(|| backoff.next())
                 .flatten()
                 .map(|backoff| self.policy.retry.wait(error.retry_after(), backoff))
@@ -392,26 +435,32 @@ impl Fetcher {
     /// One attempt, under a pass from the limits: a request, and one per redirect; the body's
     /// bytes saved and received. `Ok(None)`: the file appeared under `name` meanwhile and was
     /// kept.
+    #[allow(clippy::too_many_arguments)] // one item's whole context, passed through
     async fn attempt(
         &self,
         url: &Url,
+        prepared: Option<&Prepared>,
         out: &OutputDir,
         name: &str,
         t0: Instant,
         timing: &mut Timing,
         exchanges: &mut Vec<Exchange>,
-    ) -> Result<Option<(u64, u64)>, ItemError> {
+    ) -> Result<Done, ItemError> {
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let mut url = Cow::Borrowed(url);
+        let mut prepared = prepared.map(Cow::Borrowed);
         let mut redirects = 0;
         let response = loop {
-            let mut response = self.send(&url, t0, exchanges).await?;
+            let mut response = self.send(&url, prepared.as_deref(), t0, exchanges).await?;
             let Some(next) = redirect(&response, &url) else {
                 break response;
             };
             drain(&mut response).await;
             let next = next?;
+            if let Some(request) = &mut prepared {
+                follow(request, response.status(), &url, &next);
+            }
             if let Some(hop) = self.kept(exchanges) {
                 hop.redirect_url = Some(crate::redact::url(next.as_str()).into_owned());
                 hop.end(t0.elapsed(), None);
@@ -428,7 +477,7 @@ impl Fetcher {
         timing.response = t0.elapsed();
         let result = self.receive(response, out, name, t0, timing).await;
         if let Some(last) = self.kept(exchanges) {
-            if let Ok(Some((size, received))) = &result {
+            if let Ok(Done::Saved(size, received)) = &result {
                 (last.size, last.received) = (*size, *received);
             }
             last.end(t0.elapsed(), result.as_ref().err().map(ToString::to_string));
@@ -445,23 +494,44 @@ impl Fetcher {
         }
     }
 
-    /// Sends a GET for `url` and waits for the response's head. A request that fails with no
-    /// response because its reused keep-alive connection was closed is sent again at once (see
-    /// `stale.rs`).
+    /// Sends `prepared` (a plain GET when `None`) to `url` and waits for the response's head.
+    /// A request that fails with no response because its reused keep-alive connection was
+    /// closed is sent again at once (see `stale.rs`), if it may be repeated.
     async fn send(
         &self,
         url: &Url,
+        prepared: Option<&Prepared>,
         t0: Instant,
         exchanges: &mut Vec<Exchange>,
     ) -> Result<reqwest::Response, ItemError> {
         let mut resends = 0;
         loop {
-            let request = self.client.get(url.clone()).build()?;
+            let mut request = match prepared {
+                None => self.client.get(url.clone()),
+                Some(prepared) => {
+                    let builder = self
+                        .client
+                        .request(prepared.method.clone(), url.clone())
+                        .headers(prepared.headers.clone());
+                    match &prepared.body {
+                        Some(body) => builder.body(body.clone()),
+                        None => builder,
+                    }
+                }
+            }
+            .build()?;
+            let cookies = self.policy.request.cookies();
+            if let Some(jar) = cookies.and_then(|cookies| cookies.header(url)) {
+                add_cookies(request.headers_mut(), jar);
+            }
             if self.policy.exchanges {
                 exchanges.push(Exchange::sent(url, t0.elapsed(), &sent_headers(&request)));
             }
             let error = match self.client.execute(request).await {
                 Ok(response) => {
+                    if let Some(cookies) = cookies {
+                        cookies.store(response.headers(), url);
+                    }
                     let connect = self.reused.answered(&response);
                     if let Some(exchange) = self.kept(exchanges) {
                         exchange.answered(&response, t0.elapsed(), connect);
@@ -470,7 +540,9 @@ impl Fetcher {
                 }
                 Err(error) => error,
             };
-            let stale = resends < MAX_STALE_RESENDS && self.reused.is_stale(&error);
+            let stale = resends < MAX_STALE_RESENDS
+                && self.policy.request.may_repeat()
+                && self.reused.is_stale(&error);
             let error = ItemError::from(error);
             if let Some(exchange) = self.kept(exchanges) {
                 let resent = if stale {
@@ -501,8 +573,12 @@ impl Fetcher {
         name: &str,
         t0: Instant,
         timing: &mut Timing,
-    ) -> Result<Option<(u64, u64)>, ItemError> {
+    ) -> Result<Done, ItemError> {
         let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            drain(&mut response).await;
+            return Ok(Done::Unchanged);
+        }
         if !status.is_success() {
             let retry_after = retry::retry_after(response.headers());
             drain(&mut response).await;
@@ -513,13 +589,43 @@ impl Fetcher {
         }
         // The length of the body as sent: encoded, when it is.
         let expected = response.content_length();
+        let validators = out.keeps_validators().then(|| {
+            let header = |name| {
+                let value = response.headers().get(name)?;
+                value.to_str().ok().map(str::to_owned)
+            };
+            Validators {
+                etag: header(reqwest::header::ETAG),
+                last_modified: header(reqwest::header::LAST_MODIFIED),
+            }
+        });
+        let head = out.wants_head().then(|| RecordHead {
+            url: crate::redact::url(response.url().as_str()).into_owned(),
+            status: status.as_u16(),
+            headers: [CONTENT_TYPE, ETAG, LAST_MODIFIED]
+                .into_iter()
+                .filter_map(|name| {
+                    let value = response.headers().get(&name)?.to_str().ok()?;
+                    Some((name.as_str().to_owned(), value.to_owned()))
+                })
+                .collect(),
+        });
         let mut body = Body::new(response);
         let limit = self.policy.max_size.unwrap_or(u64::MAX);
         if !body.is_encoded() && expected.is_some_and(|len| len > limit) {
             return Err(ItemError::TooLarge { limit });
         }
         let mut file = out.create();
+        if let Some(validators) = validators {
+            file.set_validators(validators);
+        }
+        if let Some(head) = head {
+            file.set_head(head);
+        }
         while let Some(chunk) = body.chunk().await? {
+            if let Some(bandwidth) = &self.policy.bandwidth {
+                bandwidth.take(chunk.len()).await;
+            }
             let decoded = file.len() + chunk.len() as u64;
             if decoded > limit {
                 return Err(ItemError::TooLarge { limit });
@@ -554,8 +660,8 @@ impl Fetcher {
         }
         timing.body = t0.elapsed();
         match file.commit(name).await {
-            Ok(bytes) => Ok(Some((bytes, body.received()))),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Ok(bytes) => Ok(Done::Saved(bytes, body.received())),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Done::Kept),
             Err(e) => Err(e.into()),
         }
     }
@@ -602,6 +708,59 @@ fn redirect(response: &reqwest::Response, from: &Url) -> Option<Result<Url, Item
         let _ = next.set_password(from.password());
     }
     Some(Ok(next))
+}
+
+/// `request` made fit to follow a redirect with `status` from `from` to `to`: 301, 302 and
+/// 303 turn a request other than GET or HEAD into a GET without a body (as curl and browsers
+/// do), and credentials and cookies never go to another origin.
+fn follow(request: &mut Cow<'_, Prepared>, status: StatusCode, from: &Url, to: &Url) {
+    let method = &request.method;
+    if matches!(status.as_u16(), 301..=303)
+        && *method != reqwest::Method::GET
+        && *method != reqwest::Method::HEAD
+    {
+        let request = request.to_mut();
+        request.method = reqwest::Method::GET;
+        request.body = None;
+        request.headers.remove(reqwest::header::CONTENT_TYPE);
+        request.headers.remove(reqwest::header::CONTENT_LENGTH);
+    }
+    if from.origin() != to.origin() {
+        let headers = &request.headers;
+        if headers.contains_key(AUTHORIZATION) || headers.contains_key(COOKIE) {
+            let request = request.to_mut();
+            request.headers.remove(AUTHORIZATION);
+            request.headers.remove(COOKIE);
+        }
+    }
+}
+
+/// Makes a request conditional on the saved file's validators: `If-None-Match` with its
+/// ETag, `If-Modified-Since` with its Last-Modified.
+fn conditional(headers: &mut HeaderMap, validators: &Validators) {
+    use reqwest::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
+    for (name, value) in [
+        (IF_NONE_MATCH, &validators.etag),
+        (IF_MODIFIED_SINCE, &validators.last_modified),
+    ] {
+        if let Some(value) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// Adds the jar's cookies to `headers`, after those of `-b NAME=VALUE` if any.
+fn add_cookies(headers: &mut HeaderMap, jar: HeaderValue) {
+    let value = match headers.get(COOKIE) {
+        Some(given) => {
+            let mut both = given.as_bytes().to_vec();
+            both.extend_from_slice(b"; ");
+            both.extend_from_slice(jar.as_bytes());
+            HeaderValue::from_bytes(&both).unwrap_or(jar)
+        }
+        None => jar,
+    };
+    headers.insert(COOKIE, value);
 }
 
 /// The headers `request` goes out with: its own, and the client's defaults as reqwest adds

@@ -1,12 +1,15 @@
 //! `gather fetch`: the HTTP client, the concurrent engine, and the summary of a run.
 
 mod adaptive;
+mod bandwidth;
 mod body;
 mod client;
+mod cookies;
 mod engine;
 mod exchange;
 mod item;
 mod limits;
+mod request;
 mod retry;
 mod stale;
 mod summary;
@@ -16,11 +19,14 @@ pub use adaptive::{
     AutoSettings, Control, DEFAULT_MAX as DEFAULT_MAX_CONCURRENCY, INITIAL_LIMIT, LimitReport,
     PROBE_EVERY, ResponseCounts,
 };
+pub use bandwidth::Bandwidth;
 pub use client::{ClientConfig, ClientError, Tls, TlsError, USER_AGENT, build as build_client};
+pub use cookies::{CookieError, Cookies};
 pub use engine::{DRAIN_GRACE, Observer, Outcome, Record, RunEnd, Timing, run};
 pub use exchange::Exchange;
 pub use item::{DEFAULT_MAX_RATIO, Fetcher, ItemError, ItemPolicy, RATIO_FREE, Validate};
 pub use limits::descriptor_cap;
+pub use request::{Netrc, Prepared, RequestArgs, RequestError, RequestSpec};
 pub use retry::RetryPolicy;
 pub use summary::{Failure, FailureSpool, Summary};
 
@@ -31,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use futures::StreamExt;
 
 use crate::input::{InputError, Shard, Source};
-use crate::save::{NameError, Naming, OutputDir, SetupError};
+use crate::save::{JsonLines, NameError, Naming, OutputDir, SetupError};
 
 /// A validated fetch job.
 #[derive(Debug, Clone)]
@@ -44,6 +50,11 @@ pub struct FetchConfig {
     pub name: Option<String>,
     /// Refetch items whose files exist.
     pub force: bool,
+    /// `--jsonl`: records into this file (`-` for stdout) instead of files in `out`.
+    pub jsonl: Option<PathBuf>,
+    /// Ask whether existing files changed (If-None-Match, If-Modified-Since); replace those
+    /// that did.
+    pub update: bool,
     /// Downloads at once; with an adaptive `control` (`-c auto`), the most at once.
     pub concurrency: usize,
     /// Worker threads, each with its own runtime and client (capped to `concurrency`).
@@ -91,6 +102,12 @@ pub enum FetchError {
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
     Client(#[from] ClientError),
+    /// The `--jsonl` file is unusable.
+    #[error(transparent)]
+    Lines(#[from] crate::save::LinesError),
+    /// The cookie jar could not be written.
+    #[error(transparent)]
+    Cookies(#[from] CookieError),
     /// A worker thread or its runtime could not be started.
     #[error("cannot start the worker threads")]
     Workers(#[source] std::io::Error),
@@ -140,7 +157,12 @@ pub async fn fetch(
         cancel,
     )
     .await?;
-    let out = OutputDir::open(&config.out, naming, config.force)?;
+    let lines = config.jsonl.as_deref().map(JsonLines::open).transpose()?;
+    let mut out = OutputDir::open_with(&config.out, naming, config.force, config.update)?;
+    if let Some(lines) = lines {
+        out = out.with_lines(lines);
+    }
+    let cookies = config.policy.request.clone();
     let mut summary = Summary::default();
     let end = workers
         .run(entries, &out, cancel, |record| {
@@ -149,5 +171,8 @@ pub async fn fetch(
         })
         .await;
     summary.finish(end);
+    if let Some(cookies) = cookies.cookies() {
+        cookies.save()?;
+    }
     Ok(summary)
 }

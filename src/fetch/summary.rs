@@ -33,6 +33,8 @@ pub struct Summary {
     pub failed: u64,
     /// Items skipped because their files existed.
     pub skipped: u64,
+    /// Items whose files the server said had not changed (`--update`, 304).
+    pub unchanged: u64,
     /// Requests sent, retries included, and those of items dropped in flight.
     pub requests: u64,
     /// Requests that were retries of an earlier failed one.
@@ -70,6 +72,7 @@ impl Summary {
                 self.received += received;
             }
             Outcome::Skipped => self.skipped += 1,
+            Outcome::Unchanged => self.unchanged += 1,
             Outcome::Failed(_) => self.failed += 1,
         }
     }

@@ -64,6 +64,7 @@ mod snapshots {
             ok,
             failed: 1,
             skipped: 2,
+            unchanged: 0,
             requests: ok + 4,
             retries: 3,
             resent: 0,

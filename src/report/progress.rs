@@ -1,8 +1,9 @@
 //! The progress bar (on a terminal only) and the per-failure lines on stderr.
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::fetch::{Outcome, Record};
 
@@ -11,6 +12,28 @@ use crate::fetch::{Outcome, Record};
 pub struct Progress {
     bar: ProgressBar,
     quiet: bool,
+    failed: Cell<u64>,
+}
+
+/// A rate as the bar shows it: whole items a second, fewer digits than indicatif's own
+/// (`1.8116/s`), a decimal only while it is small.
+pub fn rate_text(per_second: f64) -> String {
+    match per_second {
+        r if !r.is_finite() || r <= 0.0 => "-/s".to_owned(),
+        r if r < 10.0 => format!("{r:.1}/s"),
+        r => format!("{r:.0}/s"),
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("the template is valid")
+        .with_key(
+            "rate",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&rate_text(state.per_sec()));
+            },
+        )
 }
 
 impl Progress {
@@ -18,14 +41,10 @@ impl Progress {
     /// and `quiet` is off. Failures are printed as they happen unless `quiet`.
     pub fn new(len: Option<u64>, quiet: bool) -> Self {
         let bar = match len {
-            Some(len) => ProgressBar::new(len).with_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec:.dim} eta {eta} {msg}")
-                    .expect("the template is valid"),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {pos} done {per_sec:.dim} {msg}")
-                    .expect("the template is valid"),
-            ),
+            Some(len) => ProgressBar::new(len)
+                .with_style(style("{bar:40} {pos}/{len} {rate:.dim} eta {eta} {msg}")),
+            None => ProgressBar::new_spinner()
+                .with_style(style("{spinner} {pos} done {rate:.dim} {msg}")),
         };
         let visible = !quiet && std::io::stderr().is_terminal();
         bar.set_draw_target(if visible {
@@ -33,12 +52,21 @@ impl Progress {
         } else {
             ProgressDrawTarget::hidden()
         });
-        Self { bar, quiet }
+        Self {
+            bar,
+            quiet,
+            failed: Cell::new(0),
+        }
     }
 
     /// Takes in one finished item.
     pub fn observe(&self, record: &Record) {
         self.bar.inc(1);
+        if let Outcome::Failed(_) = &record.outcome {
+            self.failed.set(self.failed.get() + 1);
+            self.bar
+                .set_message(format!("{} failed", self.failed.get()));
+        }
         if let Outcome::Failed(error) = &record.outcome
             && !self.quiet
         {
@@ -56,5 +84,18 @@ impl Progress {
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_text;
+
+    #[test]
+    fn rates_read_as_items_a_second() {
+        assert_eq!(rate_text(1.8116), "1.8/s");
+        assert_eq!(rate_text(1811.6), "1812/s");
+        assert_eq!(rate_text(0.0), "-/s");
+        assert_eq!(rate_text(f64::INFINITY), "-/s");
     }
 }

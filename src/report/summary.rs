@@ -11,8 +11,12 @@ use crate::fetch::{Failure, Summary};
 
 /// The summary for people.
 pub fn summary_text(summary: &Summary, out: &Path) -> String {
+    let unchanged = match summary.unchanged {
+        0 => String::new(),
+        n => format!(", {n} unchanged"),
+    };
     let mut text = format!(
-        "{} saved, {} failed, {} skipped in {}{}\n",
+        "{} saved{unchanged}, {} failed, {} skipped in {}{}\n",
         summary.ok,
         summary.failed,
         summary.skipped,
@@ -88,6 +92,7 @@ pub fn summary_json(summary: &Summary, out: &Path) -> Value {
         "ok": summary.ok,
         "failed": summary.failed,
         "skipped": summary.skipped,
+        "unchanged": summary.unchanged,
         "requests": summary.requests,
         "retries": summary.retries,
         "resent": summary.resent,

@@ -102,6 +102,29 @@ impl Comic {
     }
 }
 
+/// Every comic's `Last-Modified`: comics never change once written.
+pub const LAST_MODIFIED: &str = "Sun, 01 Jan 2006 00:00:00 GMT";
+
+/// Comic `id`'s `ETag`: its id, and the version of the code that writes it.
+pub fn etag(id: u64) -> String {
+    format!("\"{}-{id}\"", env!("CARGO_PKG_VERSION"))
+}
+
+/// Whether a request with these `If-None-Match` and `If-Modified-Since` values already has
+/// comic `id` (RFC 9110: If-None-Match decides when present, compared weakly; the date is
+/// compared as nginx does, by its exact text).
+pub fn is_current(id: u64, if_none_match: Option<&str>, if_modified_since: Option<&str>) -> bool {
+    match if_none_match {
+        Some(tags) => {
+            let etag = etag(id);
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == "*" || tag == etag)
+        }
+        None => if_modified_since == Some(LAST_MODIFIED),
+    }
+}
+
 /// The body of `/{id}/info.0.json`, or `None` when that id is a 404 (0, 404, above `max_id`).
 pub fn comic_json(id: u64, max_id: u64) -> Option<String> {
     (id != 0 && id != MISSING_ID && id <= max_id).then(|| Comic::new(id).to_json())
@@ -196,6 +219,20 @@ mod tests {
             assert_eq!(value["title"], comic.title());
             assert_eq!(value["safe_title"], comic.title());
         }
+    }
+
+    #[test]
+    fn conditional_requests_match_the_etag_or_the_date() {
+        let tag = etag(7);
+        assert!(is_current(7, Some(&tag), None));
+        assert!(is_current(
+            7,
+            Some(&format!("\"x\", W/{tag}")),
+            Some("never")
+        ));
+        assert!(!is_current(8, Some(&tag), Some(LAST_MODIFIED)));
+        assert!(is_current(8, None, Some(LAST_MODIFIED)));
+        assert!(!is_current(8, None, None));
     }
 
     #[test]

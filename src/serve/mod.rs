@@ -278,11 +278,40 @@ async fn latest(State(max_id): State<u64>) -> Response {
     }
 }
 
-async fn comic(State(max_id): State<u64>, Path(id): Path<String>) -> Response {
-    match id.parse().ok().and_then(|id| comic_json(id, max_id)) {
-        Some(body) => json(body),
-        None => not_found().await,
+async fn comic(
+    State(max_id): State<u64>,
+    Path(id): Path<String>,
+    request: axum::http::HeaderMap,
+) -> Response {
+    let Some((id, body)) = id
+        .parse()
+        .ok()
+        .and_then(|id| Some((id, comic_json(id, max_id)?)))
+    else {
+        return not_found().await;
+    };
+    let text = |name| {
+        request
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let validators = [
+        (header::ETAG, comic::etag(id)),
+        (header::LAST_MODIFIED, comic::LAST_MODIFIED.to_owned()),
+    ];
+    if comic::is_current(
+        id,
+        text(header::IF_NONE_MATCH),
+        text(header::IF_MODIFIED_SINCE),
+    ) {
+        return (StatusCode::NOT_MODIFIED, validators).into_response();
     }
+    (
+        [(header::CONTENT_TYPE, "application/json".to_owned())],
+        validators,
+        body,
+    )
+        .into_response()
 }
 
 async fn search(Query(params): Query<HashMap<String, String>>) -> Response {

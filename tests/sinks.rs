@@ -1,0 +1,121 @@
+//! `--jsonl`: one record per item, resumable, validated line by line.
+
+mod common;
+
+use std::fs;
+
+use common::{TestServer, gather};
+use serde_json::Value;
+
+fn records(path: &std::path::Path) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn jsonl_records_every_item_once_and_a_rerun_cuts_a_partial_record() {
+    let server = TestServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("comics.jsonl");
+    let run = |ids: &str| {
+        gather()
+            .args(["fetch", &server.comics(), "--ids", ids, "-q"])
+            .args(["--jsonl", path.to_str().unwrap()])
+            .assert()
+            .success();
+    };
+    run("1-20");
+    let first = records(&path);
+    assert_eq!(first.len(), 20);
+    let comic = first.iter().find(|r| r["n"] == 7).unwrap();
+    assert_eq!(comic["status"], 200);
+    assert_eq!(comic["body"]["num"], 7, "the JSON body is JSON");
+    assert_eq!(comic["headers"]["content-type"], "application/json");
+    assert!(comic["url"].as_str().unwrap().ends_with("/7/info.0.json"));
+    // A killed run's half-written record: cut, and its item fetched again.
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("{\"n\":25,\"body\":{\"num");
+    fs::write(&path, text).unwrap();
+    run("1-30");
+    let all = records(&path);
+    assert_eq!(all.len(), 30, "20 kept, 10 new, the partial one cut");
+    let mut ns: Vec<u64> = all.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (1..=30).collect::<Vec<_>>());
+    assert!(
+        dir.path().read_dir().unwrap().count() == 1,
+        "nothing else is left in the dir"
+    );
+}
+
+#[test]
+fn jsonl_bodies_are_text_or_base64_and_stdout_works() {
+    let server = TestServer::start(&[]);
+    let output = gather()
+        .args(["fetch", &format!("{}/search?q={{name}}", server.url)])
+        .args(["--values", "Yash", "--jsonl", "-", "-q"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(record["body"].as_str().unwrap().contains("Yash"));
+    assert!(record.get("encoding").is_none());
+}
+
+#[test]
+fn an_unusable_jsonl_file_exits_2_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    fs::write(&bad, "not a record\n").unwrap();
+    for path in [bad, dir.path().join("no-such-dir").join("x.jsonl")] {
+        let output = gather()
+            .args(["fetch", "http://127.0.0.1:9/{id}", "--ids", "1"])
+            .args(["--jsonl", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--jsonl"), "{stderr}");
+    }
+}
+
+#[test]
+fn jsonl_survives_kill_9_and_a_rerun_completes_it() {
+    let server = TestServer::start(&["--latency", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("comics.jsonl");
+    let args = |command: &mut std::process::Command| {
+        command
+            .args([
+                "fetch",
+                &server.comics(),
+                "--ids",
+                "1-3000",
+                "-q",
+                "--fail-exit",
+                "0",
+            ])
+            .args(["--jsonl", path.to_str().unwrap()]);
+    };
+    for delay in [150, 300] {
+        let mut command = common::gather_std();
+        args(&mut command);
+        let mut child = command.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let mut command = common::gather_std();
+    args(&mut command);
+    assert!(command.status().unwrap().success());
+    let all = records(&path);
+    let mut ns: Vec<u64> = all.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    ns.sort_unstable();
+    // Comic 404 is a 404: every other item once.
+    let expected: Vec<u64> = (1..=3000).filter(|&n| n != 404).collect();
+    assert_eq!(ns, expected);
+}
