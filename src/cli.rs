@@ -19,7 +19,7 @@ use crate::input::{
     IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
 };
 use crate::rate::RateError;
-use crate::serve::{FaultError, Faults, Latency, LatencyError, ServeConfig};
+use crate::serve::{ConnLimits, FaultError, Faults, Latency, LatencyError, ServeConfig};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -349,6 +349,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
+
+    /// Longest wait for a request's head, from accept or from the previous response on a
+    /// keep-alive connection; a client slower than this (a slowloris) is disconnected.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub header_timeout: String,
+
+    /// Close a connection that has moved no byte for this long (gracefully: HTTP/2 gets a
+    /// GOAWAY, a response being sent finishes first).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: String,
+
+    /// Connections open at once; further ones wait in the accept queue. Lowered to fit the
+    /// process's file descriptor limit.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: u64,
 
     /// Fraction of requests answered with HTTP 500 or 503.
     #[arg(
@@ -898,6 +914,11 @@ impl ServeArgs {
             max_id: self.max_id,
             compress: self.compress,
             faults,
+            limits: ConnLimits {
+                header_timeout: parse_duration("--header-timeout", &self.header_timeout)?,
+                idle_timeout: parse_duration("--idle-timeout", &self.idle_timeout)?,
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            },
         })
     }
 }
