@@ -10,8 +10,8 @@ use common::{assert_complete_comics, gather, summary};
 const IDS: std::ops::RangeInclusive<u64> = 1_001..=4_000;
 
 /// Fetches every comic in [`IDS`] from `nginx` at concurrency `c`, with a worker thread per
-/// core; returns the connections nginx saw.
-fn connections_for(nginx: &Nginx, c: usize) -> usize {
+/// core; returns the connections nginx accepted.
+fn connections_for(nginx: &Nginx, c: usize) -> u64 {
     let comics = IDS.count() as u64;
     let out = tempfile::tempdir().unwrap();
     let run = gather()
@@ -26,9 +26,11 @@ fn connections_for(nginx: &Nginx, c: usize) -> usize {
     let s = summary(&run.get_output().stdout);
     assert_eq!(s["ok"], comics, "{s}");
     assert_eq!(assert_complete_comics(out.path()), comics as usize);
-    let (requests, connections) = nginx.requests_and_connections();
+    let (requests, used) = nginx.requests_and_connections();
     assert_eq!(requests, comics as usize, "requests logged");
-    connections
+    let accepted = nginx.connections();
+    assert!(accepted >= used as u64, "{accepted} accepted, {used} used");
+    accepted
 }
 
 #[test]

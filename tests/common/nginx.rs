@@ -1,9 +1,11 @@
 //! Debian's nginx (`/usr/sbin/nginx`, installed by scripts/test) on a free loopback port,
 //! serving comics over TLS with a certificate made at test time and gzip on, and counting the
-//! connections it accepted from its own side: `$connection` in the access log.
+//! connections it accepted from its own side: stub_status's `accepts` (every connection, one
+//! that never carried a request too) and `$connection` in the access log.
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -29,6 +31,18 @@ pub struct Nginx {
     master: Child,
     /// `https://127.0.0.1:PORT`
     pub url: String,
+    /// The plain-HTTP port of stub_status.
+    status_port: u16,
+    /// `accepts` once started.
+    accepted_before: u64,
+}
+
+/// A free loopback port, given back just before nginx binds it.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl Nginx {
@@ -44,11 +58,8 @@ impl Nginx {
         let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
         fs::write(dir.path().join("ca.pem"), key.cert.pem()).unwrap();
         fs::write(dir.path().join("key.pem"), key.signing_key.serialize_pem()).unwrap();
-        // A free port, given back just before nginx binds it.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
+        let status_port = free_port();
         let d = dir.path().display();
         let http2 = if config.http2 { " http2" } else { "" };
         let conf = format!(
@@ -71,6 +82,11 @@ http {{
     ssl_certificate {d}/ca.pem; ssl_certificate_key {d}/key.pem;
     root {root};
   }}
+  server {{
+    listen 127.0.0.1:{status_port};
+    access_log off;
+    location = /status {{ stub_status; }}
+  }}
 }}
 ",
             requests = config.keepalive_requests,
@@ -87,15 +103,17 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (scripts/test installs Debian's nginx)");
-        let server = Self {
+        let mut server = Self {
             dir,
             master,
             url: format!("https://127.0.0.1:{port}"),
+            status_port,
+            accepted_before: 0,
         };
         wait_until(Duration::from_secs(10), "nginx to listen", || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        // The probe sent no request, so the log does not count it.
+        server.accepted_before = server.accepts();
         server
     }
 
@@ -107,6 +125,28 @@ http {{
     /// The URL template of the comics.
     pub fn comics(&self) -> String {
         format!("{}/{{id}}.json", self.url)
+    }
+
+    /// Connections accepted since start, each stub_status request's own left out.
+    pub fn connections(&self) -> u64 {
+        // The status request just made, and each earlier one, was a connection too.
+        self.accepts() - self.accepted_before - 1
+    }
+
+    /// stub_status's `accepts`: connections accepted so far, this request's included.
+    fn accepts(&self) -> u64 {
+        let mut tcp = TcpStream::connect(("127.0.0.1", self.status_port)).expect("stub_status");
+        tcp.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut page = String::new();
+        tcp.read_to_string(&mut page).unwrap();
+        // "server accepts handled requests\n 17 17 25"
+        page.lines()
+            .skip_while(|line| !line.starts_with("server accepts"))
+            .nth(1)
+            .and_then(|line| line.split_whitespace().next())
+            .and_then(|accepts| accepts.parse().ok())
+            .unwrap_or_else(|| panic!("no accepts in {page}"))
     }
 
     /// Requests logged, and the distinct connections they came on.
