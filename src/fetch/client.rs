@@ -236,6 +236,8 @@ pub(super) fn build_with(
         .no_deflate()
         .default_headers(accept)
         .redirect(reqwest::redirect::Policy::none());
+    // One dial at a time per HTTPS origin until it is known not to speak HTTP/2 (dial.rs).
+    builder = builder.connector_layer(super::dial::OneDial::default());
     if time_connects {
         builder = builder.connector_layer(reused.layer());
     }

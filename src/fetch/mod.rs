@@ -2,6 +2,7 @@
 
 mod body;
 mod client;
+mod dial;
 mod engine;
 mod exchange;
 mod item;
