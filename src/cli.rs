@@ -23,7 +23,7 @@ use crate::input::{
     IdSet, InputError, Keys, ListSource, Shard, ShardBy, ShardError, Source, UrlTemplate,
 };
 use crate::rate::RateError;
-use crate::serve::{Capacity, FaultError, Faults, Latency, LatencyError, ServeConfig};
+use crate::serve::{Capacity, ConnLimits, FaultError, Faults, Latency, LatencyError, ServeConfig};
 
 /// `{n}` as clap's help shows it: clap turns a plain `{n}` into a line break everywhere in
 /// help text, so a style reset (nothing on screen, stripped when not a terminal) sits inside.
@@ -538,6 +538,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "M", help_heading = "Capacity", requires = "capacity",
           value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub queue_limit: Option<u32>,
+    /// Longest wait for a request's head, from accept or from the previous response on a
+    /// keep-alive connection; a client slower than this (a slowloris) is disconnected.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub header_timeout: String,
+
+    /// Close a connection that has moved no byte for this long (gracefully: HTTP/2 gets a
+    /// GOAWAY, a response being sent finishes first).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: String,
+
+    /// Connections open at once; further ones wait in the accept queue. Lowered to fit the
+    /// process's file descriptor limit.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: u64,
 
     /// Fraction of requests answered with HTTP 500 or 503.
     #[arg(
@@ -1330,6 +1345,11 @@ impl ServeArgs {
                 workers: workers as usize,
                 queue_limit: self.queue_limit.map(|m| m as usize),
             }),
+            limits: ConnLimits {
+                header_timeout: parse_duration("--header-timeout", &self.header_timeout)?,
+                idle_timeout: parse_duration("--idle-timeout", &self.idle_timeout)?,
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            },
         })
     }
 }

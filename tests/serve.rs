@@ -268,3 +268,197 @@ fn serves_thousands_of_concurrent_connections() {
     assert!(s["effective_concurrency"].as_f64().unwrap() > 500.0, "{s}");
     assert_eq!(common::assert_complete_comics(out.path()), 3000);
 }
+
+/// `GET /1/info.0.json` on a new connection, closed after the response: the time to its
+/// whole response, or `None` if none came within 5 seconds.
+async fn timed_get(addr: &str) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let start = Instant::now();
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        tcp.write_all(b"GET /1/info.0.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut response = Vec::new();
+        tcp.read_to_end(&mut response).await.ok()?;
+        response.starts_with(b"HTTP/1.1 200 OK").then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+        .map(|()| start.elapsed())
+}
+
+/// How many connections wait in the accept queue of the loopback listener on `port`
+/// (`rx_queue` of a listening socket in /proc/net/tcp): connections the server has not taken.
+fn accept_queue(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp is readable");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let listening = *fields.get(3)? == "0A";
+            let rx_queue = fields.get(4)?.split(':').nth(1)?;
+            (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| usize::from_str_radix(rx_queue, 16).ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// The port of `http://127.0.0.1:PORT`.
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_is_cut_off_and_normal_requests_are_answered_meanwhile() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SOCKETS: usize = 2_000;
+    let header_timeout = Duration::from_secs(2);
+    // Each slowloris socket is a descriptor of this process.
+    rlimit::increase_nofile_limit(SOCKETS as u64 + 1_000).expect("the descriptor limit rises");
+    let server = TestServer::start(&["--header-timeout", "2s"]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let (connected, mut ready) = tokio::sync::mpsc::channel::<()>(SOCKETS);
+    let mut sockets = tokio::task::JoinSet::new();
+    for _ in 0..SOCKETS {
+        let (addr, connected) = (addr.clone(), connected.clone());
+        sockets.spawn(async move {
+            let mut tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connects");
+            tcp.write_all(b"GET /1/info.0.json HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .expect("the first header line is sent");
+            let _ = connected.send(()).await;
+            // One header line every 200 ms, never the blank line that ends the head, until
+            // the server closes the connection.
+            let mut byte = [0; 1];
+            loop {
+                tokio::select! {
+                    read = tcp.read(&mut byte) => {
+                        assert!(!matches!(read, Ok(n) if n > 0), "a response to half a head");
+                        return;
+                    }
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if tcp.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(connected);
+    for _ in 0..SOCKETS {
+        ready.recv().await.expect("every socket connects");
+    }
+    let attack_ready = started.elapsed();
+    assert!(
+        attack_ready < header_timeout,
+        "connecting took {attack_ready:?}: the timeout would cut the attack off early"
+    );
+    // Answered promptly while every slowloris socket is still open.
+    for _ in 0..5 {
+        let took = timed_get(&addr)
+            .await
+            .expect("a normal request is answered");
+        assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    }
+    // The server closes every slowloris connection soon after its header timeout.
+    let cut_off = tokio::time::timeout(header_timeout * 4, async {
+        while let Some(done) = sockets.join_next().await {
+            done.expect("the slowloris task ran");
+        }
+    })
+    .await;
+    assert!(
+        cut_off.is_ok(),
+        "{} of {SOCKETS} slowloris connections still open after {:?}",
+        sockets.len(),
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_in_the_queue_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CAP: usize = 100;
+    const OVER: usize = 50;
+    let server = TestServer::start(&["--max-connections", "100"]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let port = port_of(&server.url);
+    // A flood up to the cap: connections that send nothing. One slot stays free.
+    let mut idle = Vec::new();
+    for _ in 0..CAP - 1 {
+        idle.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connects"),
+        );
+    }
+    for _ in 0..5 {
+        let took = timed_get(&addr)
+            .await
+            .expect("a normal request is answered");
+        assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    }
+    // At the cap, then past it: those wait unaccepted.
+    idle.push(
+        tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connects"),
+    );
+    let mut waiting = tokio::task::JoinSet::new();
+    for _ in 0..OVER {
+        let addr = addr.clone();
+        waiting.spawn(async move {
+            let mut tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connects");
+            tcp.write_all(b"GET /1/info.0.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .expect("the request is sent");
+            let mut response = Vec::new();
+            tcp.read_to_end(&mut response).await.expect("a response");
+            assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+        });
+    }
+    wait_until_async(
+        Duration::from_secs(5),
+        "the accept queue to hold the rest",
+        || accept_queue(port) == OVER,
+    )
+    .await;
+    assert_eq!(waiting.len(), OVER, "requests past the cap were answered");
+    // Room again: the queued connections are accepted and answered.
+    drop(idle);
+    let served = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(done) = waiting.join_next().await {
+            done.expect("a queued request is answered");
+        }
+    })
+    .await;
+    assert!(
+        served.is_ok(),
+        "{} queued requests unanswered",
+        waiting.len()
+    );
+}
+
+/// Polls `condition` every 10 ms without blocking the runtime; panics after `limit`.
+async fn wait_until_async(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -28,8 +28,8 @@ pub struct ClientConfig {
     pub connect_timeout: Option<Duration>,
     /// PEM certificates to trust instead of the system's roots (`--cacert`), if any.
     pub ca_certs_pem: Option<Vec<u8>>,
-    /// Idle connections kept per host. `fetch` sizes it to the concurrency, so each slot
-    /// reuses one.
+    /// Connections per host each slot reuses. `fetch` sizes it to the concurrency; the pool
+    /// keeps up to twice as many idle, for the ones hyper-util dials while a request waits.
     pub pool_per_host: usize,
 }
 
@@ -236,6 +236,8 @@ pub(super) fn build_with(
         .no_deflate()
         .default_headers(accept)
         .redirect(reqwest::redirect::Policy::none());
+    // One dial at a time per HTTPS origin until it is known not to speak HTTP/2 (dial.rs).
+    builder = builder.connector_layer(super::dial::OneDial::default());
     if time_connects {
         builder = builder.connector_layer(reused.layer());
     }
@@ -247,7 +249,9 @@ fn builder(config: &ClientConfig, tls: &Tls) -> reqwest::ClientBuilder {
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls.0.clone())
         .user_agent(USER_AGENT)
-        .pool_max_idle_per_host(config.pool_per_host)
+        // Twice the share: a connection dialled while a request waited for an idle one (see
+        // hyper-util's checkout race) joins the pool instead of being dropped and dialled again.
+        .pool_max_idle_per_host(config.pool_per_host.saturating_mul(2))
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true);
     if bypass_every_proxy() {

@@ -527,6 +527,13 @@ impl Fetcher {
             if self.policy.exchanges {
                 exchanges.push(Exchange::sent(url, t0.elapsed(), &sent_headers(&request)));
             }
+            // The connection that carried this item's previous response goes back to the pool
+            // from a task of its own, woken as that response ended; let it run first. Sent at
+            // once, the request found no idle connection, and hyper-util dialled a new one
+            // while it waited (to be kept idle, or dropped past the pool's limit): over TLS
+            // with gzip from nginx, 10,000 files at -c 64 opened 568-999 connections; with
+            // this and the pool below, 64-72.
+            tokio::task::yield_now().await;
             let error = match self.client.execute(request).await {
                 Ok(response) => {
                     if let Some(cookies) = cookies {

@@ -5,6 +5,7 @@ mod bandwidth;
 mod body;
 mod client;
 mod cookies;
+mod dial;
 mod engine;
 mod exchange;
 mod item;

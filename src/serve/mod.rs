@@ -17,12 +17,13 @@ pub use capacity::Capacity;
 pub use comic::{Comic, MISSING_ID, comic_json, search_page};
 pub use faults::{FaultError, Faults};
 pub use latency::{Latency, LatencyError};
-pub use listen::bind;
+pub use listen::{ConnLimits, bind};
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -32,11 +33,10 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot, watch};
 use tower::ServiceExt;
 
 /// How the server behaves.
@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub faults: Faults,
     /// Requests worked on at once, and how many may wait (`--capacity`); `None`: no limit.
     pub capacity: Option<Capacity>,
+    /// Timeouts and the cap on open connections.
+    pub limits: ConnLimits,
 }
 
 impl Default for ServeConfig {
@@ -62,6 +64,7 @@ impl Default for ServeConfig {
             compress: false,
             faults: Faults::default(),
             capacity: None,
+            limits: ConnLimits::default(),
         }
     }
 }
@@ -102,17 +105,33 @@ pub fn router(config: &ServeConfig) -> Router {
 /// 5 seconds to finish.
 ///
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on each connection. A response marked by the fault
-/// layer is not sent: its connection is closed instead, as a crashed backend would.
+/// layer is not sent: its connection is closed instead, as a crashed backend would. Each
+/// connection lives under [`ConnLimits`]: at most `max_connections` open (the rest wait in the
+/// accept queue), a request head within `header_timeout`, and a graceful close after
+/// `idle_timeout` without traffic.
 pub async fn serve(
     listener: TcpListener,
     config: &ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let router = router(config);
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let limits = config.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let cap = limits.connection_cap();
+    // A permit per open connection; shutdown waits until it holds them all again.
+    let open = Arc::new(Semaphore::new(cap));
+    let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&open).acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         let tcp = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
@@ -126,8 +145,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
+        let activity = listen::Activity::new();
         let router = router.clone();
+        let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+            requests.requested();
             let router = router.clone();
             async move {
                 let response = router
@@ -140,19 +162,38 @@ pub async fn serve(
                 }
             }
         });
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                .into_owned(),
-        );
+        let io = TokioIo::new(listen::Tracked::new(tcp, Arc::clone(&activity)));
+        let connection = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let watchdog = listen::Watchdog::new(activity, limits);
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let _permit = permit;
+            tokio::pin!(connection);
+            let mut closing = false;
+            let result = loop {
+                tokio::select! {
+                    result = connection.as_mut() => break result,
+                    () = watchdog.expired(), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    _ = stopping.wait_for(|stop| *stop), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            };
+            if let Err(error) = result {
                 tracing::trace!("connection ended: {error}");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let _ = stop.send(true);
+    let all_closed = open.acquire_many(u32::try_from(cap).unwrap_or(u32::MAX));
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed)
         .await
         .is_err()
     {

@@ -2,6 +2,8 @@
 //! started as a child process on a free loopback port.
 #![allow(dead_code)] // each test crate uses a different part
 
+pub mod nginx;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
