@@ -237,9 +237,9 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "FILE", conflicts_with = "template")]
     pub input: Option<PathBuf>,
 
-    /// Output directory, created if missing. With --jsonl, only large bodies' temp files go
-    /// there while they download (default: the --jsonl file's directory).
-    #[arg(short, long, value_name = "DIR", required_unless_present = "jsonl")]
+    /// Output directory, created if missing. With --jsonl or --warc, only large bodies' temp files go
+    /// there while they download (default: the --jsonl or --warc file's directory).
+    #[arg(short, long, value_name = "DIR", required_unless_present_any = ["jsonl", "warc"])]
     pub out: Option<PathBuf>,
 
     /// Write one JSON object per item to FILE ('-' for stdout) instead of a file per item:
@@ -248,6 +248,13 @@ pub struct FetchArgs {
     /// the items not recorded yet, after cutting a record a killed run left partial.
     #[arg(long, value_name = "FILE", conflicts_with = "update")]
     pub jsonl: Option<PathBuf>,
+
+    /// Write WARC/1.1 to FILE (FILE.warc.gz) instead of a file per item: a request and a
+    /// response record per item, each its own gzip member, with digests, as web archives
+    /// (wget --warc-file, warcio, pywb) read them. Bodies are stored decoded. A re-run
+    /// appends the items not recorded yet, after cutting a record a killed run left partial.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["update", "jsonl"])]
+    pub warc: Option<PathBuf>,
 
     /// `--name`: the file name template.
     #[arg(long, value_name = "TEMPLATE", help = concat!(
@@ -1239,9 +1246,9 @@ impl FetchArgs {
                 (max, Some(std::sync::Arc::new(control)))
             }
         };
-        let out = match (self.out, &self.jsonl) {
+        let out = match (self.out, self.jsonl.as_ref().or(self.warc.as_ref())) {
             (Some(out), _) => out,
-            (None, Some(jsonl)) if jsonl.as_os_str() != "-" => jsonl
+            (None, Some(sink)) if sink.as_os_str() != "-" => sink
                 .parent()
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_owned),
@@ -1251,6 +1258,7 @@ impl FetchArgs {
             source,
             out,
             jsonl: self.jsonl,
+            warc: self.warc,
             name: self.name,
             force: self.force,
             update: self.update,

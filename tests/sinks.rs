@@ -1,4 +1,4 @@
-//! `--jsonl`: one record per item, resumable, validated line by line.
+//! `--jsonl` and `--warc`: records per item, resumable, validated (`warcio` for WARC).
 
 mod common;
 
@@ -118,4 +118,136 @@ fn jsonl_survives_kill_9_and_a_rerun_completes_it() {
     // Comic 404 is a 404: every other item once.
     let expected: Vec<u64> = (1..=3000).filter(|&n| n != 404).collect();
     assert_eq!(ns, expected);
+}
+
+/// `warcio SUBCOMMAND path`: its output, after asserting that it succeeded.
+fn warcio(subcommand: &str, path: &std::path::Path) -> String {
+    let output = std::process::Command::new("warcio")
+        .arg(subcommand)
+        .args((subcommand == "check").then_some("-v"))
+        .arg(path)
+        .output()
+        .expect("warcio is installed (scripts/test: pip install warcio)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "warcio {subcommand}: {text}");
+    text
+}
+
+/// The `WARC-Gather-N` of every response in `warcio index`'s output, sorted, after checking
+/// that each item has one request too.
+fn warc_items(path: &std::path::Path) -> Vec<u64> {
+    let index = warcio("index", path);
+    let mut requests = 0;
+    let mut responses = Vec::new();
+    for line in index.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        match entry["warc-type"].as_str() {
+            Some("request") => requests += 1,
+            Some("response") => {
+                let uri = entry["warc-target-uri"].as_str().unwrap();
+                let id = uri.rsplit('/').nth(1).unwrap();
+                responses.push(id.parse().unwrap());
+            }
+            Some("warcinfo") => {}
+            other => panic!("unexpected record {other:?}"),
+        }
+    }
+    assert_eq!(requests, responses.len(), "a request per response");
+    responses.sort_unstable();
+    responses
+}
+
+/// Appends what a run killed mid-write leaves: the first 100 bytes of a gzip member (the
+/// file's own first one, its `warcinfo`).
+fn append_partial_member(path: &std::path::Path) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes.extend_from_within(..100);
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn warc_validates_with_warcio_and_a_rerun_skips_what_is_recorded() {
+    let server = TestServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("comics.warc.gz");
+    let run = |ids: &str| {
+        gather()
+            .args(["fetch", &server.comics(), "--ids", ids, "-q"])
+            .args(["--warc", path.to_str().unwrap()])
+            .assert()
+            .success();
+    };
+    run("1-20");
+    let check = warcio("check", &path);
+    assert!(!check.contains("digest fail"), "{check}");
+    assert_eq!(warc_items(&path), (1..=20).collect::<Vec<u64>>());
+    let index = warcio("index", &path);
+    assert!(
+        index.starts_with(r#"{"offset": "0", "warc-type": "warcinfo"}"#),
+        "{index}"
+    );
+    append_partial_member(&path);
+    run("1-30");
+    warcio("check", &path);
+    assert_eq!(warc_items(&path), (1..=30).collect::<Vec<u64>>());
+    assert!(
+        dir.path().read_dir().unwrap().count() == 1,
+        "nothing else is left in the dir"
+    );
+}
+
+#[test]
+fn warc_survives_kill_9_and_a_rerun_completes_it() {
+    let server = TestServer::start(&["--latency", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("comics.warc.gz");
+    let args = |command: &mut std::process::Command| {
+        command
+            .args(["fetch", &server.comics(), "--ids", "1-3000", "-q"])
+            .args(["--fail-exit", "0", "--warc", path.to_str().unwrap()]);
+    };
+    for delay in [150, 300] {
+        let mut command = common::gather_std();
+        args(&mut command);
+        let mut child = command.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    // A kill rarely lands inside an item's one write: make sure a partial member is there.
+    append_partial_member(&path);
+    let mut command = common::gather_std();
+    args(&mut command);
+    assert!(command.status().unwrap().success());
+    warcio("check", &path);
+    // Comic 404 is a 404: every other item once.
+    let expected: Vec<u64> = (1..=3000).filter(|&n| n != 404).collect();
+    assert_eq!(warc_items(&path), expected);
+}
+
+#[test]
+fn an_unusable_warc_file_exits_2_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.warc.gz");
+    fs::write(&bad, "not a warc file\n").unwrap();
+    for path in [
+        bad.clone(),
+        dir.path().join("no-such-dir").join("x.warc.gz"),
+    ] {
+        let output = gather()
+            .args(["fetch", "http://127.0.0.1:9/{id}", "--ids", "1"])
+            .args(["--warc", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--warc"), "{stderr}");
+    }
+    assert_eq!(
+        fs::read(&bad).unwrap(),
+        b"not a warc file\n",
+        "left as it was"
+    );
 }

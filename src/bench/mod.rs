@@ -241,6 +241,7 @@ pub async fn run(
             force: true,
             update: false,
             jsonl: None,
+            warc: None,
             concurrency,
             threads: fetch::default_threads(),
             shard: None,

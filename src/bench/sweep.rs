@@ -304,6 +304,7 @@ async fn run_level(
         },
         out: dir.path().join(index.to_string()),
         jsonl: None,
+        warc: None,
         name: None,
         force: true,
         update: false,

@@ -609,13 +609,25 @@ impl Fetcher {
         let head = out.wants_head().then(|| RecordHead {
             url: crate::redact::url(response.url().as_str()).into_owned(),
             status: status.as_u16(),
-            headers: [CONTENT_TYPE, ETAG, LAST_MODIFIED]
-                .into_iter()
-                .filter_map(|name| {
-                    let value = response.headers().get(&name)?.to_str().ok()?;
-                    Some((name.as_str().to_owned(), value.to_owned()))
-                })
-                .collect(),
+            version: format!("{:?}", response.version()),
+            method: self.policy.request.method().as_str().to_owned(),
+            headers: if out.wants_all_headers() {
+                response
+                    .headers()
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                    })
+                    .collect()
+            } else {
+                [CONTENT_TYPE, ETAG, LAST_MODIFIED]
+                    .into_iter()
+                    .filter_map(|name| {
+                        let value = response.headers().get(&name)?.to_str().ok()?;
+                        Some((name.as_str().to_owned(), value.to_owned()))
+                    })
+                    .collect()
+            },
         });
         let mut body = Body::new(response);
         let limit = self.policy.max_size.unwrap_or(u64::MAX);

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use futures::StreamExt;
 
 use crate::input::{InputError, Shard, Source};
-use crate::save::{JsonLines, NameError, Naming, OutputDir, SetupError};
+use crate::save::{JsonLines, NameError, Naming, OutputDir, SetupError, Warc};
 
 /// A validated fetch job.
 #[derive(Debug, Clone)]
@@ -53,6 +53,8 @@ pub struct FetchConfig {
     pub force: bool,
     /// `--jsonl`: records into this file (`-` for stdout) instead of files in `out`.
     pub jsonl: Option<PathBuf>,
+    /// `--warc`: WARC records into this file instead of files in `out`.
+    pub warc: Option<PathBuf>,
     /// Ask whether existing files changed (If-None-Match, If-Modified-Since); replace those
     /// that did.
     pub update: bool,
@@ -103,9 +105,9 @@ pub enum FetchError {
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client")]
     Client(#[from] ClientError),
-    /// The `--jsonl` file is unusable.
+    /// The `--jsonl` or `--warc` file is unusable.
     #[error(transparent)]
-    Lines(#[from] crate::save::LinesError),
+    Sink(#[from] crate::save::SinkError),
     /// The cookie jar could not be written.
     #[error(transparent)]
     Cookies(#[from] CookieError),
@@ -159,9 +161,13 @@ pub async fn fetch(
     )
     .await?;
     let lines = config.jsonl.as_deref().map(JsonLines::open).transpose()?;
+    let warc = config.warc.as_deref().map(Warc::open).transpose()?;
     let mut out = OutputDir::open_with(&config.out, naming, config.force, config.update)?;
     if let Some(lines) = lines {
-        out = out.with_lines(lines);
+        out = out.with_sink(lines);
+    }
+    if let Some(warc) = warc {
+        out = out.with_sink(warc);
     }
     let cookies = config.policy.request.clone();
     let mut summary = Summary::default();

@@ -380,6 +380,11 @@ impl RequestSpec {
         self.headers = kept;
     }
 
+    /// The method of every request.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
     /// The cookie engine, if `-b FILE` or `--cookie-jar` started one.
     pub fn cookies(&self) -> Option<&Cookies> {
         self.cookies.as_deref()

@@ -1,57 +1,26 @@
 //! `--jsonl FILE|-`: one JSON object per item, one line each, in one file (or on stdout).
 //!
-//! Same contract as the directory sink: an item is recorded whole or not at all, and a re-run
-//! resumes. Each record is one `write` of a whole line to a file opened for appending, so a
-//! crash can leave at most one partial line, the last; opening the file again cuts it off and
-//! notes which items (`n`) are recorded, in a bitset (flat memory: 125 KB per million items).
+//! The contract of every single-file sink (`sink.rs`): each record is one `write` of a whole
+//! line to a file opened for appending, so a crash can leave at most one partial line, the
+//! last; opening the file again cuts it off and notes which items (`n`) are recorded.
 
 use std::fs;
 use std::io::{self, BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-/// What a record says besides its body.
-#[derive(Debug, Clone, Default)]
-pub struct RecordHead {
-    /// The URL, redacted.
-    pub url: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// Selected response headers (`content-type`, `etag`, `last-modified`), lower-case.
-    pub headers: Vec<(String, String)>,
-}
+use super::sink::{RecordHead, Recorded, SinkError, open_append};
 
-/// Why the JSON Lines file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum LinesError {
-    /// It cannot be opened, read, cut or written.
-    #[error("--jsonl {}: {source}", .path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// A complete line of it is not a record gather wrote.
-    #[error("--jsonl {}, line {line}: not a gather record ({reason})", .path.display())]
-    NotARecord {
-        /// The file.
-        path: PathBuf,
-        /// The line number.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-}
+const FLAG: &str = "--jsonl";
 
 /// The JSON Lines sink.
 #[derive(Debug)]
 pub struct JsonLines {
     out: Mutex<Out>,
-    recorded: Vec<u64>,
+    recorded: Recorded,
 }
 
 #[derive(Debug)]
@@ -76,24 +45,20 @@ impl Out {
 impl JsonLines {
     /// Opens `path` for appending (`-` for stdout): an existing file's partial last line is cut
     /// off and its records noted, so that they are skipped.
-    pub fn open(path: &Path) -> Result<Self, LinesError> {
+    pub fn open(path: &Path) -> Result<Self, SinkError> {
         if path.as_os_str() == "-" {
             return Ok(Self {
                 out: Mutex::new(Out::Stdout(io::stdout())),
-                recorded: Vec::new(),
+                recorded: Recorded::default(),
             });
         }
-        let io_error = |source| LinesError::Io {
+        let io_error = |source| SinkError::Io {
+            flag: FLAG,
             path: path.to_owned(),
             source,
         };
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(io_error)?;
-        let mut recorded = Vec::new();
+        let file = open_append(FLAG, path)?;
+        let mut recorded = Recorded::default();
         let mut whole = 0u64;
         let mut reader = io::BufReader::new(&file);
         let mut line = Vec::new();
@@ -108,12 +73,13 @@ impl JsonLines {
             let n = serde_json::from_slice::<Value>(&line)
                 .map_err(|e| e.to_string())
                 .and_then(|record| record["n"].as_u64().ok_or_else(|| "no `n`".to_owned()))
-                .map_err(|reason| LinesError::NotARecord {
+                .map_err(|reason| SinkError::NotARecord {
+                    flag: FLAG,
                     path: path.to_owned(),
-                    line: number,
+                    at: format!("line {number}"),
                     reason,
                 })?;
-            mark(&mut recorded, n);
+            recorded.mark(n);
             whole += read as u64;
         }
         // A line without its newline is the record a killed run was writing: cut off.
@@ -126,8 +92,7 @@ impl JsonLines {
 
     /// Whether item `n` is recorded already.
     pub fn contains(&self, n: u64) -> bool {
-        let (word, bit) = ((n / 64) as usize, n % 64);
-        self.recorded.get(word).is_some_and(|w| w & (1 << bit) != 0)
+        self.recorded.contains(n)
     }
 
     /// Appends item `n`'s record, in one write.
@@ -137,14 +102,6 @@ impl JsonLines {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.write_line(&line)
     }
-}
-
-fn mark(bits: &mut Vec<u64>, n: u64) {
-    let word = (n / 64) as usize;
-    if bits.len() <= word {
-        bits.resize(word + 1, 0);
-    }
-    bits[word] |= 1 << (n % 64);
 }
 
 /// One item's record: the body as JSON when it is JSON, else as a string, else base64.
@@ -209,7 +166,7 @@ mod tests {
         fs::write(&path, "not json\n").unwrap();
         assert!(matches!(
             JsonLines::open(&path),
-            Err(LinesError::NotARecord { line: 1, .. })
+            Err(SinkError::NotARecord { at, .. }) if at == "line 1"
         ));
     }
 }

@@ -9,12 +9,16 @@
 
 mod lines;
 mod naming;
+mod sink;
 mod temp;
 mod validators;
+mod warc;
 
-pub use lines::{JsonLines, LinesError, RecordHead};
+pub use lines::JsonLines;
 pub use naming::{N_KEY, NameError, Naming};
+pub use sink::{RecordHead, Sink, SinkError};
 pub use validators::Validators;
+pub use warc::Warc;
 
 use std::fs;
 use std::io;
@@ -64,8 +68,8 @@ pub struct OutputDir {
     update: bool,
     /// Whether the directory held no saved file when the run began.
     fresh: bool,
-    /// `--jsonl`: records go there instead of files, keyed by the item's `n`.
-    lines: Option<Arc<JsonLines>>,
+    /// `--jsonl` or `--warc`: records go there instead of files, keyed by the item's `n`.
+    lines: Option<Arc<Sink>>,
 }
 
 impl OutputDir {
@@ -107,16 +111,23 @@ impl OutputDir {
         })
     }
 
-    /// Records go to `lines` instead of files (`dir` then only holds large bodies' temp files
+    /// Records go to `sink` instead of files (`dir` then only holds large bodies' temp files
     /// while they download).
-    pub fn with_lines(mut self, lines: JsonLines) -> Self {
-        self.lines = Some(Arc::new(lines));
+    pub fn with_sink(mut self, sink: impl Into<Sink>) -> Self {
+        self.lines = Some(Arc::new(sink.into()));
         self
     }
 
-    /// Whether records go to a JSON Lines sink: the file sink's record head is then needed.
+    /// Whether records go to a single-file sink: each needs its [`RecordHead`].
     pub fn wants_head(&self) -> bool {
         self.lines.is_some()
+    }
+
+    /// Whether the record head keeps every response header (`--warc`).
+    pub fn wants_all_headers(&self) -> bool {
+        self.lines
+            .as_ref()
+            .is_some_and(|sink| sink.wants_all_headers())
     }
 
     /// The directory.
@@ -125,7 +136,7 @@ impl OutputDir {
     }
 
     /// The file name an item is saved under.
-    /// With `--jsonl`, the record's key: the item's `n`.
+    /// With `--jsonl` or `--warc`, the record's key: the item's `n`.
     pub fn file_name(&self, item: &Item) -> String {
         match &self.lines {
             Some(_) => item.n.to_string(),
@@ -188,8 +199,8 @@ pub struct AtomicFile {
     replace: bool,
     /// Stored on the file before it gets its name.
     validators: Option<Validators>,
-    /// `--jsonl`: the sink, and what the record says besides the body.
-    lines: Option<Arc<JsonLines>>,
+    /// `--jsonl` or `--warc`: the sink, and what the record says besides the body.
+    lines: Option<Arc<Sink>>,
     head: Option<RecordHead>,
     buffer: Vec<u8>,
     spilled: Option<Temp<tokio::fs::File>>,
@@ -212,7 +223,7 @@ impl AtomicFile {
         self.validators = (!validators.is_empty()).then_some(validators);
     }
 
-    /// What this item's `--jsonl` record says besides its body.
+    /// What this item's `--jsonl` or `--warc` record says besides its body.
     pub fn set_head(&mut self, head: RecordHead) {
         self.head = Some(head);
     }
