@@ -923,7 +923,7 @@ pub struct LabArgs {
     pub latency: String,
 
     /// The cpu workload counts the primes below N by trial division, in every language.
-    #[arg(long, value_name = "N", default_value_t = 2_000_000,
+    #[arg(long, value_name = "N", default_value_t = 1_500_000,
           value_parser = clap::value_parser!(u64).range(2..=1_000_000_000_000))]
     pub primes: u64,
 
@@ -945,7 +945,7 @@ pub struct LabArgs {
     pub repeat: Option<u32>,
 
     /// Tasks the spawn workload starts at once (OS threads: at most 10,000).
-    #[arg(long, value_name = "N", default_value_t = 10_000,
+    #[arg(long, value_name = "N", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub spawn: u64,
 
