@@ -1099,6 +1099,9 @@ pub enum ConfigError {
     /// `--spawn-sleep` is not one positive duration.
     #[error("--spawn-sleep `{0}`: give one duration above zero, e.g. 10s")]
     SpawnSleep(String),
+    /// `--json` and `--jsonl -` would both write to stdout.
+    #[error("--json and --jsonl - would both write to stdout: give --jsonl a file")]
+    TwoOnStdout,
     /// `--langs` names a language the lab does not have.
     #[error("--langs: unknown language `{0}` (the lab has rust, python, go, cpp, js)")]
     Lang(String),
@@ -1246,6 +1249,9 @@ impl FetchArgs {
                 (max, Some(std::sync::Arc::new(control)))
             }
         };
+        if self.json && self.jsonl.as_deref() == Some(Path::new("-")) {
+            return Err(ConfigError::TwoOnStdout);
+        }
         let out = match (self.out, self.jsonl.as_ref().or(self.warc.as_ref())) {
             (Some(out), _) => out,
             (None, Some(sink)) if sink.as_os_str() != "-" => sink

@@ -100,6 +100,10 @@ fn bad_input_exits_2_with_one_clear_line() {
             "--shard auto: no scheduler's variables found",
         ),
         (
+            vec![url, "--ids", "1", "--json", "--jsonl", "-"],
+            "--json and --jsonl - would both write to stdout",
+        ),
+        (
             vec!["--input", "/nonexistent/urls.txt", "--out", out],
             "cannot read URL list /nonexistent/urls.txt",
         ),
