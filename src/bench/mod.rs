@@ -121,6 +121,36 @@ impl BenchReport {
     }
 }
 
+/// The fetch a bench run times: comics 1 to `count` of `template` (comic 404 left out, a 404
+/// as on xkcd, so every request can succeed) into `out`, `concurrency` at a time, every file
+/// fetched again, with `control` counting how requests end (`-c auto`, the sweep).
+pub(crate) fn comics_fetch(
+    template: UrlTemplate,
+    count: u64,
+    out: std::path::PathBuf,
+    concurrency: usize,
+    control: Option<std::sync::Arc<fetch::Control>>,
+) -> FetchConfig {
+    FetchConfig {
+        source: Source::Template {
+            template,
+            keys: Keys::Ids(IdSet::first_except(count, MISSING_ID)),
+        },
+        out,
+        name: None,
+        force: true,
+        update: false,
+        jsonl: None,
+        warc: None,
+        concurrency,
+        threads: fetch::default_threads(),
+        shard: None,
+        client: ClientConfig::default(),
+        policy: ItemPolicy::default(),
+        control,
+    }
+}
+
 /// The ideal wall time of `count` requests of `latency`, `concurrency` at a time.
 pub fn ideal(count: u64, concurrency: usize, latency: Duration) -> Duration {
     let waves = count.div_ceil(concurrency.max(1) as u64);
@@ -230,25 +260,13 @@ pub async fn run(
             Mode::Sequential => 1,
             Mode::Concurrent => concurrent,
         };
-        let fetch_config = FetchConfig {
-            source: Source::Template {
-                template: template.clone(),
-                // Comic 404 is a 404, as on xkcd: leave it out, so every request can succeed.
-                keys: Keys::Ids(IdSet::first_except(config.count, MISSING_ID)),
-            },
-            out: dir.path().join(mode.as_str()),
-            name: None,
-            force: true,
-            update: false,
-            jsonl: None,
-            warc: None,
+        let fetch_config = comics_fetch(
+            template.clone(),
+            config.count,
+            dir.path().join(mode.as_str()),
             concurrency,
-            threads: fetch::default_threads(),
-            shard: None,
-            client: ClientConfig::default(),
-            policy: ItemPolicy::default(),
-            control: None,
-        };
+            None,
+        );
         // Client sockets, the built-in server's, and files being saved.
         reserve_fds(3 * concurrency + 64);
         let mut spans = Vec::new();

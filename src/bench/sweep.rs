@@ -14,13 +14,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::BenchError;
-use crate::fetch::{
-    self, AutoSettings, ClientConfig, Control, FetchConfig, FetchError, ItemPolicy, LimitReport,
-    ResponseCounts, Summary,
-};
-use crate::input::{IdSet, Keys, Source, UrlTemplate};
+use crate::fetch::{self, AutoSettings, Control, FetchError, LimitReport, ResponseCounts, Summary};
+use crate::input::UrlTemplate;
 use crate::rate::Rate;
-use crate::serve::{Capacity, Faults, Latency, MISSING_ID, ServeConfig, Server};
+use crate::serve::{Capacity, Faults, Latency, ServeConfig, Server};
 use crate::timeline::{Span, Timeline, percentile};
 
 /// Each level fetches this many times its concurrency, unless `--count` says otherwise.
@@ -296,25 +293,13 @@ async fn run_level(
         ),
     };
     let control = Arc::new(control);
-    let fetch_config = FetchConfig {
-        source: Source::Template {
-            template,
-            // Comic 404 is a 404, as on xkcd: leave it out, so every request can succeed.
-            keys: Keys::Ids(IdSet::first_except(count, MISSING_ID)),
-        },
-        out: dir.path().join(index.to_string()),
-        jsonl: None,
-        warc: None,
-        name: None,
-        force: true,
-        update: false,
+    let fetch_config = super::comics_fetch(
+        template,
+        count,
+        dir.path().join(index.to_string()),
         concurrency,
-        threads: fetch::default_threads(),
-        shard: None,
-        client: ClientConfig::default(),
-        policy: ItemPolicy::default(),
-        control: Some(Arc::clone(&control)),
-    };
+        Some(Arc::clone(&control)),
+    );
     let mut latencies = Vec::new();
     let mut spans = Vec::new();
     let summary = fetch::fetch(fetch_config, cancel, |record| {
