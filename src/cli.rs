@@ -900,7 +900,7 @@ pub struct LabArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub langs: Option<Vec<String>>,
 
-    /// The Python interpreter to run (default: python3). Alone, as before: same as the default.
+    /// The Python interpreter to run (default: python3; `--python` with no PATH means the same).
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = DEFAULT_PYTHON)]
     pub python: Option<PathBuf>,
 
