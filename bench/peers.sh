@@ -6,6 +6,7 @@
 #   bench/peers.sh                 # every workload, each tool once, interleaved
 #   REPEAT=3 bench/peers.sh W1 W2  # chosen workloads, best of 3
 #   bench/peers.sh H2              # 10,000 comics over HTTPS (HTTP/2, gzip) from nginx
+#   bench/peers.sh H1              # the same over HTTPS with HTTP/1.1 only
 #
 # Output goes to /dev/shm (tmpfs) unless the workload says disk (DISK_DIR, default target/).
 # H2 needs Debian's nginx (/usr/sbin/nginx) and openssl: a CA made for the run signs the
@@ -61,11 +62,12 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Starts nginx on HTTPS with HTTP/2 and gzip, serving comics 1..COUNT (fetched from the
-# `gather serve` at $w3) under a certificate signed by a CA made here; sets $h2 to its URL
-# template, $CACERT to the CA and $STATUS to its stub_status URL.
-nginx_h2() {
-    local count=$1 dir=$SHM.nginx port status_port
+# Starts nginx on HTTPS with gzip, serving comics 1..COUNT (fetched from the `gather serve`
+# at $w3) under a certificate signed by a CA made here, on one port with HTTP/2 and another
+# with HTTP/1.1 only; sets $h2 and $h1 to their URL templates, $CACERT to the CA and $STATUS
+# to its stub_status URL.
+nginx_tls() {
+    local count=$1 dir=$SHM.nginx port h1_port status_port
     rm -rf "$dir"; mkdir -p "$dir/www"
     "$GATHER" fetch "$w3/{id}/info.0.json" --ids "1-$count" -q --out "$dir/www" >/dev/null || true
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=peers.sh CA" \
@@ -76,7 +78,7 @@ nginx_h2() {
     printf 'subjectAltName=IP:127.0.0.1\n' >"$dir/san"
     openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 1 -extfile "$dir/san" -out "$dir/server.pem" 2>/dev/null
-    port=$(free_port); status_port=$(free_port)
+    port=$(free_port); h1_port=$(free_port); status_port=$(free_port)
     cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
 user root;
@@ -96,6 +98,11 @@ http {
     root $dir/www;
   }
   server {
+    listen 127.0.0.1:$h1_port ssl;
+    ssl_certificate $dir/server.pem; ssl_certificate_key $dir/server.key;
+    root $dir/www;
+  }
+  server {
     listen 127.0.0.1:$status_port;
     location = /status { stub_status; }
   }
@@ -103,6 +110,7 @@ http {
 CONF
     /usr/sbin/nginx -c "$dir/nginx.conf" -e "$dir/error.log"
     h2="https://127.0.0.1:$port/{id}.json"
+    h1="https://127.0.0.1:$h1_port/{id}.json"
     CACERT=$dir/ca.pem
     STATUS="http://127.0.0.1:$status_port/status"
 }
@@ -113,7 +121,7 @@ accepts() {
 }
 
 # run TOOL COUNT CONCURRENCY DIR URL_TEMPLATE: one fetch of ids 1..COUNT; prints "wall rss_kb",
-# and the connections nginx accepted when the URL is https (nginx_h2's).
+# and the connections nginx accepted when the URL is https (nginx_tls's).
 run() {
     local tool=$1 count=$2 c=$3 dir=$4 url=$5 list tls=""
     rm -rf "$dir"; mkdir -p "$dir"
@@ -164,6 +172,7 @@ measure() { # WORKLOAD TOOL -- command producing "wall rss [connections]"
     out=$("$@") || true
     [ -n "$out" ] || return 0
     read -r wall rss conns <<<"$out"
+    echo "  $t: ${wall} s, ${rss} KB${conns:+, $conns connections}" >&2
     if [ -z "${best_wall[$w.$t]:-}" ] || awk "BEGIN{exit !($wall < ${best_wall[$w.$t]})}"; then
         best_wall[$w.$t]=$wall
         [ -n "$conns" ] && best_conns[$w.$t]=$conns
@@ -172,7 +181,7 @@ measure() { # WORKLOAD TOOL -- command producing "wall rss [connections]"
     return 0
 }
 
-declare -A ideal=([W1]=0.10 [W2]=2.00 [W3shm]="-" [W3disk]="-" [W4]=1.0 [H2]="-")
+declare -A ideal=([W1]=0.10 [W2]=2.00 [W3shm]="-" [W3disk]="-" [W4]=1.0 [H2]="-" [H1]="-")
 declare -A what=(
     [W1]="W1: 200 ids, 100 ms latency, all at once"
     [W2]="W2: 10,000 ids, 20 ms latency, -c 100"
@@ -180,15 +189,16 @@ declare -A what=(
     [W3disk]="W3: 100,000 ids, no latency, -c 64, to disk"
     [W4]="W4: 1,000,000 concurrent 1 s sleeps"
     [H2]="H2: 10,000 ids, nginx HTTPS h2+gzip, -c 64"
+    [H1]="H1: 10,000 ids, nginx HTTPS http/1.1+gzip, -c 64"
 )
 mkdir -p "$SHM" "$DISK_DIR"
 serve 100ms; w1=$base
 serve 20ms; w2=$base
 serve 0; w3=$base
-if [[ " ${WORKLOADS[*]} " == *" H2 "* ]]; then
+if [[ " ${WORKLOADS[*]} " == *" H"[12]" "* ]]; then
     [ -x /usr/sbin/nginx ] && command -v openssl >/dev/null \
-        || { echo "H2 needs /usr/sbin/nginx and openssl" >&2; exit 2; }
-    nginx_h2 10001
+        || { echo "H1 and H2 need /usr/sbin/nginx and openssl" >&2; exit 2; }
+    nginx_tls 10001
 fi
 for ((r = 1; r <= REPEAT; r++)); do
     for w in "${WORKLOADS[@]}"; do
@@ -201,6 +211,7 @@ for ((r = 1; r <= REPEAT; r++)); do
                 W3disk) measure W3disk "$t" -- run "$t" 100000 64 "$DISK_DIR/out" "$w3/{id}/info.0.json" ;;
                 W4) measure W4 "$t" -- sleeps "$t" 1000000 ;;
                 H2) measure H2 "$t" -- run "$t" 10001 64 "$SHM/out" "$h2" ;;
+                H1) measure H1 "$t" -- run "$t" 10001 64 "$SHM/out" "$h1" ;;
             esac
         done
     done

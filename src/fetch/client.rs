@@ -11,6 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use super::dial::OneDial;
 use super::stale::Reused;
 
 /// The `User-Agent` gather sends.
@@ -216,12 +217,14 @@ pub fn build(config: &ClientConfig) -> Result<reqwest::Client, ClientError> {
 /// Builds a fetch worker's client on `tls`: gzip/brotli/zstd/deflate asked for (and decoded
 /// by the fetcher), redirects left to the fetcher too (`Fetcher` follows them, one exchange
 /// each), proxies from the environment (none when `NO_PROXY` has a `*` entry), a keep-alive
-/// pool whose reused connections `reused` tells from new ones; with `time_connects` (for
-/// `--har`) it also notes each new connection and times its opening.
+/// pool whose reused connections `reused` tells from new ones, dials made only when needed
+/// (`dials`, see `dial.rs`); with `time_connects` (for `--har`) it also notes each new
+/// connection and times its opening.
 pub(super) fn build_with(
     config: &ClientConfig,
     tls: &Tls,
     reused: &Arc<Reused>,
+    dials: &OneDial,
     time_connects: bool,
 ) -> Result<reqwest::Client, reqwest::Error> {
     // Bodies are decoded by `body::Body`, which counts both sides and caps zstd's window.
@@ -236,8 +239,9 @@ pub(super) fn build_with(
         .no_deflate()
         .default_headers(accept)
         .redirect(reqwest::redirect::Policy::none());
-    // One dial at a time per HTTPS origin until it is known not to speak HTTP/2 (dial.rs).
-    builder = builder.connector_layer(super::dial::OneDial::default());
+    // One dial at a time per HTTPS origin until it is known not to speak HTTP/2, and no dial
+    // a request does not need (dial.rs).
+    builder = builder.connector_layer(dials.clone());
     if time_connects {
         builder = builder.connector_layer(reused.layer());
     }

@@ -18,6 +18,7 @@ use url::Url;
 
 use super::bandwidth::Bandwidth;
 use super::body::Body;
+use super::dial::OneDial;
 use super::engine::{Outcome, Timing};
 use super::exchange::Exchange;
 use super::limits::Limits;
@@ -317,6 +318,8 @@ pub struct Fetcher {
     client: reqwest::Client,
     /// Which of the client's connections have carried a response.
     reused: Arc<Reused>,
+    /// The client's dials, told of the connections seen to end.
+    dials: Option<OneDial>,
     limits: Arc<Limits>,
     policy: ItemPolicy,
     /// Requests sent so far, by every item: those of items dropped in flight count too.
@@ -329,21 +332,24 @@ impl Fetcher {
     /// A fetcher sending through `client` under `policy`.
     pub fn new(client: reqwest::Client, policy: ItemPolicy) -> Self {
         let limits = Arc::new(Limits::new(policy.rate, policy.per_host));
-        Self::with_limits(client, Arc::default(), policy, limits)
+        Self::with_limits(client, Arc::default(), None, policy, limits)
     }
 
     /// A fetcher under `limits` shared with other fetchers (one rate, one count per host for
     /// all of them).
-    /// `reused` is the client's record of its connections (see `client::build_with`).
+    /// `reused` is the client's record of its connections, and `dials` its connector layer
+    /// (see `client::build_with`).
     pub(super) fn with_limits(
         client: reqwest::Client,
         reused: Arc<Reused>,
+        dials: Option<OneDial>,
         policy: ItemPolicy,
         limits: Arc<Limits>,
     ) -> Self {
         Self {
             client,
             reused,
+            dials,
             limits,
             policy,
             sent: AtomicU64::new(0),
@@ -476,6 +482,12 @@ impl Fetcher {
         };
         timing.response = t0.elapsed();
         let result = self.receive(response, out, name, t0, timing).await;
+        if let Err(error) = &result
+            && !matches!(error, ItemError::Status { .. } | ItemError::Invalid { .. })
+        {
+            // The body was cut short, or left unread: its connection is closed.
+            self.connection_ended(&url);
+        }
         if let Some(last) = self.kept(exchanges) {
             if let Ok(Done::Saved(size, received)) = &result {
                 (last.size, last.received) = (*size, *received);
@@ -536,6 +548,9 @@ impl Fetcher {
             tokio::task::yield_now().await;
             let error = match self.client.execute(request).await {
                 Ok(response) => {
+                    if closes(&response) {
+                        self.connection_ended(url);
+                    }
                     if let Some(cookies) = cookies {
                         cookies.store(response.headers(), url);
                     }
@@ -545,7 +560,12 @@ impl Fetcher {
                     }
                     return Ok(response);
                 }
-                Err(error) => error,
+                Err(error) => {
+                    if !error.is_connect() {
+                        self.connection_ended(url);
+                    }
+                    error
+                }
             };
             let stale = resends < MAX_STALE_RESENDS
                 && self.policy.request.may_repeat()
@@ -568,6 +588,14 @@ impl Fetcher {
                 url = %crate::redact::url(url.as_str()),
                 "resending on a new connection: {error}"
             );
+        }
+    }
+
+    /// Tells the client's dials that a connection to `url`'s origin has ended, or will once
+    /// its response is read.
+    fn connection_ended(&self, url: &Url) {
+        if let Some(dials) = &self.dials {
+            dials.closed(&url.origin().ascii_serialization());
         }
     }
 
@@ -780,6 +808,25 @@ fn add_cookies(headers: &mut HeaderMap, jar: HeaderValue) {
         None => jar,
     };
     headers.insert(COOKIE, value);
+}
+
+/// Whether the connection that carried `response` ends with it: an HTTP/1.1 response with
+/// `Connection: close`, or an HTTP/1.0 one without `Connection: keep-alive`.
+fn closes(response: &reqwest::Response) -> bool {
+    let says = |token: &str| {
+        response
+            .headers()
+            .get_all(reqwest::header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|option| option.trim().eq_ignore_ascii_case(token))
+    };
+    match response.version() {
+        reqwest::Version::HTTP_11 => says("close"),
+        reqwest::Version::HTTP_10 | reqwest::Version::HTTP_09 => !says("keep-alive"),
+        _ => false,
+    }
 }
 
 /// The headers `request` goes out with: its own, and the client's defaults as reqwest adds

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::FetchError;
 use super::adaptive::Control;
 use super::client::{self, ClientConfig, ClientError, Tls};
+use super::dial::OneDial;
 use super::engine::{self, Observer, Record, RunEnd};
 use super::item::{Fetcher, ItemPolicy};
 use super::limits::Limits;
@@ -256,8 +257,10 @@ impl Worker {
         };
         runtime.block_on(async move {
             let reused = Arc::default();
+            let dials = OneDial::new(self.client.pool_per_host);
             let time_connects = self.policy.exchanges;
-            let client = match client::build_with(&self.client, &self.tls, &reused, time_connects) {
+            let built = client::build_with(&self.client, &self.tls, &reused, &dials, time_connects);
+            let client = match built {
                 Ok(client) => client,
                 Err(error) => {
                     let _ = ready.send(Err(ClientError::from(error).into()));
@@ -267,7 +270,8 @@ impl Worker {
             let _ = ready.send(Ok(()));
             // No start: the run was called off before it began.
             let Ok(start) = start.await else { return };
-            let fetcher = Fetcher::with_limits(client, reused, self.policy, self.limits);
+            let fetcher =
+                Fetcher::with_limits(client, reused, Some(dials), self.policy, self.limits);
             let entries = stream::unfold(start.entries, |shared| async move {
                 let entry = shared.lock().await.next().await?;
                 Some((entry, shared))

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 pub mod nginx;
+pub mod tinyproxy;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
