@@ -303,4 +303,20 @@ mod tests {
         );
         assert_eq!(origin_of(&"no scheme"), None);
     }
+
+    #[tokio::test]
+    async fn a_wait_finished_in_its_own_task_says_so() {
+        let wait = UnlessMoved::new(tokio::time::sleep(Duration::from_millis(1)));
+        assert!(wait.await);
+    }
+
+    #[tokio::test]
+    async fn a_wait_moved_to_another_task_gives_up() {
+        let mut wait = Box::pin(UnlessMoved::new(std::future::pending::<()>()));
+        // Polled here first, as a dial is while its request waits for it ...
+        assert!(futures::poll!(wait.as_mut()).is_pending());
+        // ... then moved to a task of its own, as hyper-util does when a connection came back.
+        let moved = tokio::time::timeout(Duration::from_secs(5), tokio::spawn(wait));
+        assert!(!moved.await.expect("it gave up at once").unwrap());
+    }
 }
