@@ -1,5 +1,8 @@
 //! `--update`: existing files are asked about with their validators; 304 keeps them, 200
-//! replaces them. Against nginx serving static files (it sends ETag and Last-Modified).
+//! replaces them. Against nginx serving static files (it sends ETag and Last-Modified) and
+//! `gather serve`; with the validators as xattrs (the temp dir's file system) and, on ramfs,
+//! which takes no user xattrs, in the sidecar `.gather-validators`. ramfs is mounted for the
+//! test, which needs root (as CI runs); elsewhere the sidecar tests are skipped.
 
 mod common;
 
@@ -84,28 +87,46 @@ fn fetch_update(url: &str, out: &Path) -> serde_json::Value {
     summary(&output.stdout)
 }
 
+/// Pages 1 to 3; the third is 300 KiB, more than gather keeps in memory before a temp file.
 fn write_pages(root: &Path) -> PathBuf {
-    for id in 1..=3 {
+    for id in 1..=2 {
         fs::write(root.join(format!("{id}.txt")), format!("page {id}\n")).unwrap();
     }
+    fs::write(root.join("3.txt"), "page 3\n".repeat(300 * 1024 / 7)).unwrap();
     root.join("2.txt")
 }
 
 #[test]
 fn update_against_nginx_keeps_unchanged_files_and_replaces_changed_ones() {
+    let out = tempfile::tempdir().unwrap();
+    nginx_update(out.path());
+}
+
+#[test]
+fn update_against_nginx_without_xattrs_keeps_validators_in_the_sidecar() {
+    let Some(out) = Ramfs::mount() else {
+        return;
+    };
+    if nginx_update(out.path()) {
+        assert!(out.path().join(SIDECAR).exists());
+    }
+}
+
+/// Three pages from nginx into `out` with `--update`, one of them edited at the source.
+/// False when there is no nginx to run.
+fn nginx_update(out: &Path) -> bool {
     let root = tempfile::tempdir().unwrap();
     let changed = write_pages(root.path());
     let Some(nginx) = Nginx::start(root.path()) else {
-        return;
+        return false;
     };
-    let out = tempfile::tempdir().unwrap();
-    let first = fetch_update(&nginx.url, out.path());
+    let first = fetch_update(&nginx.url, out);
     assert_eq!(
         (first["ok"].as_u64(), first["unchanged"].as_u64()),
         (Some(3), Some(0))
     );
 
-    let again = fetch_update(&nginx.url, out.path());
+    let again = fetch_update(&nginx.url, out);
     assert_eq!(again["unchanged"], 3, "{again}");
     assert_eq!(again["ok"], 0, "{again}");
     assert_eq!(again["requests"], 3);
@@ -119,19 +140,20 @@ fn update_against_nginx_keeps_unchanged_files_and_replaces_changed_ones() {
         .unwrap()
         .set_modified(later)
         .unwrap();
-    let third = fetch_update(&nginx.url, out.path());
+    let third = fetch_update(&nginx.url, out);
     assert_eq!(
         (third["ok"].as_u64(), third["unchanged"].as_u64()),
         (Some(1), Some(2)),
         "{third}"
     );
     assert_eq!(
-        fs::read_to_string(out.path().join("2.txt")).unwrap(),
+        fs::read_to_string(out.join("2.txt")).unwrap(),
         "page 2, edited\n"
     );
     // And the replaced file's validators are its own: asked again, it is unchanged.
-    let fourth = fetch_update(&nginx.url, out.path());
+    let fourth = fetch_update(&nginx.url, out);
     assert_eq!(fourth["unchanged"], 3, "{fourth}");
+    true
 }
 
 #[test]
@@ -201,4 +223,223 @@ fn update_against_gather_serve_gets_304s() {
         stdout.contains("0 saved, 50 unchanged") || stderr.contains("0 saved, 50 unchanged"),
         "{stdout}{stderr}"
     );
+}
+
+/// The sidecar's name in the output directory.
+const SIDECAR: &str = ".gather-validators";
+
+/// A fresh ramfs, a real file system without user xattrs, mounted on a temp dir for one test
+/// and unmounted on drop. None (the test is skipped) when not root.
+struct Ramfs {
+    dir: tempfile::TempDir,
+}
+
+impl Ramfs {
+    fn mount() -> Option<Self> {
+        // SAFETY: geteuid has no preconditions and no effects.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: not root, so no ramfs (a file system without user xattrs)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let target = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call; no data argument.
+        let mounted = unsafe {
+            libc::mount(
+                c"ramfs".as_ptr(),
+                target.as_ptr(),
+                c"ramfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(
+            mounted,
+            0,
+            "mount -t ramfs: {}",
+            std::io::Error::last_os_error()
+        );
+        let ramfs = Self { dir };
+        // What the tests rely on: this file system refuses user xattrs.
+        let probe = ramfs.path().join("probe");
+        fs::write(&probe, "").unwrap();
+        let path = std::ffi::CString::new(probe.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings and a one-byte value, all outliving the call.
+        let set = unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                c"user.probe".as_ptr(),
+                b"1".as_ptr().cast(),
+                1,
+                0,
+            )
+        };
+        let error = std::io::Error::last_os_error();
+        assert!(
+            set != 0 && error.raw_os_error() == Some(libc::EOPNOTSUPP),
+            "ramfs was expected to refuse user xattrs: {set}, {error}"
+        );
+        fs::remove_file(&probe).unwrap();
+        Some(ramfs)
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Ramfs {
+    fn drop(&mut self) {
+        let target = std::ffi::CString::new(self.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated string outliving the call.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// `gather fetch` of comics `ids` from `server` into `out`, with `extra` options; its summary.
+fn comics(server: &common::TestServer, ids: &str, extra: &[&str], out: &Path) -> serde_json::Value {
+    let output = gather()
+        .args(["fetch", &server.comics(), "--ids", ids, "--json", "-q"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    summary(&output.stdout)
+}
+
+fn counts(summary: &serde_json::Value) -> [u64; 3] {
+    ["ok", "unchanged", "skipped"].map(|key| summary[key].as_u64().unwrap())
+}
+
+/// Every comic in `out` is whole, and nothing else is there but the sidecar.
+fn assert_comics_and_sidecar(out: &Path, count: usize) {
+    let names = common::files(out);
+    assert!(names.iter().any(|name| name == SIDECAR), "{names:?}");
+    let comics = common::files(out)
+        .into_iter()
+        .filter(|name| name != SIDECAR)
+        .count();
+    assert_eq!(comics, count);
+    for id in 1..=count as u64 {
+        assert_eq!(
+            fs::read_to_string(out.join(format!("{id}.json"))).unwrap(),
+            common::comic(id),
+            "{id}.json"
+        );
+    }
+}
+
+fn sidecar_lines(out: &Path) -> usize {
+    fs::read_to_string(out.join(SIDECAR))
+        .unwrap()
+        .lines()
+        .count()
+}
+
+#[test]
+fn without_xattrs_a_second_update_gets_304s_from_the_sidecar() {
+    let Some(out) = Ramfs::mount() else {
+        return;
+    };
+    let server = common::TestServer::start(&[]);
+    let update = ["--update"];
+    assert_eq!(
+        counts(&comics(&server, "1-50", &update, out.path())),
+        [50, 0, 0]
+    );
+    assert_eq!(sidecar_lines(out.path()), 50);
+    let again = comics(&server, "1-50", &update, out.path());
+    assert_eq!(counts(&again), [0, 50, 0], "{again}");
+    assert_eq!(again["requests"], 50);
+    assert_eq!(sidecar_lines(out.path()), 50, "a 304 appends nothing");
+    assert_comics_and_sidecar(out.path(), 50);
+
+    // Without --update, every file is there and skipped; the sidecar is no item.
+    let plain = comics(&server, "1-50", &[], out.path());
+    assert_eq!(counts(&plain), [0, 0, 50], "{plain}");
+    assert_eq!(plain["requests"], 0);
+    // More items: only the new ones are fetched, and recorded.
+    let more = comics(&server, "1-60", &update, out.path());
+    assert_eq!(counts(&more), [10, 50, 0], "{more}");
+    assert_eq!(sidecar_lines(out.path()), 60);
+    assert_comics_and_sidecar(out.path(), 60);
+}
+
+#[test]
+fn without_xattrs_a_file_changed_on_disk_is_fetched_again_not_kept() {
+    let Some(out) = Ramfs::mount() else {
+        return;
+    };
+    let server = common::TestServer::start(&[]);
+    let update = ["--update"];
+    assert_eq!(
+        counts(&comics(&server, "1-20", &update, out.path())),
+        [20, 0, 0]
+    );
+
+    // 3.json: other bytes of the same size, its modification time set back as it was: only
+    // its change time tells. 5.json: longer. 7.json: replaced by another file (a new inode),
+    // same bytes, same times.
+    let edit = |id: u64, body: &str| {
+        let path = out.path().join(format!("{id}.json"));
+        let modified = fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        fs::write(&path, body).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    };
+    edit(3, &common::comic(3).to_uppercase());
+    edit(5, &format!("{} ", common::comic(5)));
+    let seven = out.path().join("7.json");
+    let modified = fs::metadata(&seven).unwrap().modified().unwrap();
+    fs::copy(&seven, out.path().join("copy")).unwrap();
+    fs::rename(out.path().join("copy"), &seven).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&seven)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+
+    let again = comics(&server, "1-20", &update, out.path());
+    assert_eq!(counts(&again), [3, 17, 0], "{again}");
+    assert_comics_and_sidecar(out.path(), 20);
+    let third = comics(&server, "1-20", &update, out.path());
+    assert_eq!(counts(&third), [0, 20, 0], "{third}");
+}
+
+#[test]
+fn without_xattrs_a_cut_or_damaged_sidecar_costs_downloads_only() {
+    let Some(out) = Ramfs::mount() else {
+        return;
+    };
+    let server = common::TestServer::start(&[]);
+    let update = ["--update"];
+    assert_eq!(
+        counts(&comics(&server, "1-10", &update, out.path())),
+        [10, 0, 0]
+    );
+    // A run killed in the middle of its last line, after a line that was damaged.
+    let path = out.path().join(SIDECAR);
+    let mut text = fs::read(&path).unwrap();
+    let first_tab = text.iter().position(|&b| b == b'\t').unwrap();
+    text[first_tab + 1] ^= 0x20;
+    text.truncate(text.len() - 5);
+    fs::write(&path, &text).unwrap();
+
+    let again = comics(&server, "1-10", &update, out.path());
+    assert_eq!(counts(&again), [2, 8, 0], "{again}");
+    assert_comics_and_sidecar(out.path(), 10);
+    assert!(
+        fs::read(&path).unwrap().ends_with(b"\n"),
+        "the partial line was cut"
+    );
+    let third = comics(&server, "1-10", &update, out.path());
+    assert_eq!(counts(&third), [0, 10, 0], "{third}");
 }

@@ -5,10 +5,13 @@
 //! given its final name only once it is complete, so a file under its final name is always
 //! whole. A temp file dropped before commit is deleted; a named one left by a killed run is
 //! removed by the next run on the same host (on Linux, where a process's liveness can be
-//! told); a shared `--out` never loses another host's temp files.
+//! told); a shared `--out` never loses another host's temp files. With `--update` on a file
+//! system without user xattrs, the validators' sidecar `.gather-validators` is there too
+//! (`sidecar.rs`); it is never an item.
 
 mod lines;
 mod naming;
+mod sidecar;
 mod sink;
 mod temp;
 mod validators;
@@ -28,6 +31,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 use temp::{Temp, TempDir, scan};
+use validators::Store;
 
 use crate::input::Item;
 
@@ -55,6 +59,14 @@ pub enum SetupError {
         /// The OS error.
         source: io::Error,
     },
+    /// `--update` on a file system without user xattrs, and its sidecar cannot be used.
+    #[error("cannot use {path}, where --update keeps validators on this file system")]
+    Sidecar {
+        /// The sidecar file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 /// The output directory of a fetch.
@@ -64,8 +76,9 @@ pub struct OutputDir {
     dir: Arc<Path>,
     naming: Naming,
     force: bool,
-    /// `--update`: existing files are asked about, and replaced when they changed.
-    update: bool,
+    /// `--update`: existing files are asked about, and replaced when they changed; where their
+    /// validators are kept.
+    store: Option<Arc<Store>>,
     /// Whether the directory held no saved file when the run began.
     fresh: bool,
     /// `--jsonl` or `--warc`: records go there instead of files, keyed by the item's `n`.
@@ -100,12 +113,19 @@ impl OutputDir {
         if scan.removed > 0 {
             tracing::info!(removed = scan.removed, dir = %dir.display(), "removed temp files of killed runs");
         }
+        let store = update
+            .then(|| Store::open(dir, &temps))
+            .transpose()
+            .map_err(|source| SetupError::Sidecar {
+                path: dir.join(sidecar::SIDECAR),
+                source,
+            })?;
         Ok(Self {
             temps: Arc::new(temps),
             dir: dir.into(),
             naming,
             force,
-            update,
+            store: store.map(Arc::new),
             fresh: !scan.saved_files,
             lines: None,
         })
@@ -155,31 +175,30 @@ impl OutputDir {
         }
         // One stat on a local directory: cheaper than a hop to the blocking pool.
         !self.force
-            && !self.update
+            && self.store.is_none()
             && !self.fresh
             && fs::symlink_metadata(self.dir.join(name)).is_ok()
     }
 
     /// With `--update`, the validators of the file saved as `name`, if it exists.
     pub fn validators(&self, name: &str) -> Option<Validators> {
-        if !self.update || self.fresh {
-            return None;
-        }
+        let store = self.store.as_ref().filter(|_| !self.fresh)?;
         let path = self.dir.join(name);
-        fs::symlink_metadata(&path).ok()?;
-        Some(Validators::read(&path))
+        let metadata = fs::symlink_metadata(&path).ok()?;
+        Some(store.read(&path, name, &metadata))
     }
 
     /// Whether saved files get their validators (`--update`).
     pub fn keeps_validators(&self) -> bool {
-        self.update
+        self.store.is_some()
     }
 
     /// Starts a new file; nothing is visible under a final name until [`AtomicFile::commit`].
     pub fn create(&self) -> AtomicFile {
         AtomicFile {
             temps: Arc::clone(&self.temps),
-            replace: self.force || self.update,
+            replace: self.force || self.store.is_some(),
+            store: self.store.clone(),
             validators: None,
             lines: self.lines.clone(),
             head: None,
@@ -195,9 +214,11 @@ impl OutputDir {
 #[derive(Debug)]
 pub struct AtomicFile {
     temps: Arc<TempDir>,
-    /// Whether commit may replace a file of the same name (`--force`).
+    /// Whether commit may replace a file of the same name (`--force`, `--update`).
     replace: bool,
-    /// Stored on the file before it gets its name.
+    /// `--update`: where validators are kept.
+    store: Option<Arc<Store>>,
+    /// Stored with the file: as xattrs before it gets its name, or in the sidecar after.
     validators: Option<Validators>,
     /// `--jsonl` or `--warc`: the sink, and what the record says besides the body.
     lines: Option<Arc<Sink>>,
@@ -218,7 +239,8 @@ impl AtomicFile {
         self.len == 0
     }
 
-    /// Stores `validators` with the file, set before it gets its name.
+    /// Stores `validators` with the file (`--update`): as xattrs set before it gets its
+    /// name, or in the sidecar once it has it.
     pub fn set_validators(&mut self, validators: Validators) {
         self.validators = (!validators.is_empty()).then_some(validators);
     }
@@ -274,6 +296,7 @@ impl AtomicFile {
         let Self {
             temps,
             replace,
+            store,
             validators,
             lines,
             head,
@@ -297,15 +320,20 @@ impl AtomicFile {
             }
             return Ok(len);
         }
+        let validators = validators.zip(store);
         match spilled {
             Some(temp) => {
                 let temp = temp.into_std().await?;
                 let name = name.to_owned();
                 tokio::task::spawn_blocking(move || {
-                    if let Some(validators) = &validators {
-                        validators.write(&temp.file)?;
+                    if let Some((validators, store)) = &validators {
+                        store.before_link(validators, &temp.file)?;
                     }
-                    temps.commit(temp, &name, replace)
+                    let file = temps.commit(temp, &name, replace)?;
+                    if let Some((validators, store)) = &validators {
+                        store.after_link(validators, &name, &file);
+                    }
+                    io::Result::Ok(())
                 })
                 .await
                 .map_err(io::Error::other)??;
@@ -316,10 +344,13 @@ impl AtomicFile {
                 // 100,000 files to tmpfs: 3.65-4.02 s -> 2.83-3.04 s wall, sys time 4.1 -> 2.7 s,
                 // context switches 270k -> 80k; to disk, no slower (50.5 s vs 48.5 s side by side).
                 let temp = temps.create_with(&buffer)?;
-                if let Some(validators) = &validators {
-                    validators.write(&temp.file)?;
+                if let Some((validators, store)) = &validators {
+                    store.before_link(validators, &temp.file)?;
                 }
-                temps.commit(temp, name, replace)?;
+                let file = temps.commit(temp, name, replace)?;
+                if let Some((validators, store)) = &validators {
+                    store.after_link(validators, name, &file);
+                }
             }
         }
         Ok(len)
@@ -439,6 +470,28 @@ mod tests {
         }
         assert_eq!(fs::read(tmp.path().join("x")).unwrap(), b"first");
         assert!(out(tmp.path()).should_skip("x"), "a new run looks it up");
+    }
+
+    #[test]
+    fn the_sidecar_is_not_a_saved_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(sidecar::SIDECAR), b"").unwrap();
+        let out = out(tmp.path());
+        assert!(out.fresh, "a directory holding only the sidecar is fresh");
+        assert!(!scan(tmp.path()).saved_files);
+        fs::write(tmp.path().join("1.json"), b"{}").unwrap();
+        assert!(scan(tmp.path()).saved_files);
+    }
+
+    #[test]
+    fn update_keeps_validators_as_xattrs_where_the_file_system_takes_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let naming = Naming::new(None, "id", ".json").unwrap();
+        let update = OutputDir::open_with(tmp.path(), naming, false, true).unwrap();
+        // ext4 and tmpfs, where tests run, take user xattrs (ramfs, which does not, is
+        // tests/update.rs's).
+        assert!(!update.store.as_ref().unwrap().is_sidecar());
+        assert!(names(tmp.path()).is_empty(), "the probe leaves nothing");
     }
 
     #[tokio::test]

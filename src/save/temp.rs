@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 
 use tempfile::{NamedTempFile, TempPath};
 
+use super::sidecar::SIDECAR;
+
 pub(super) const TEMP_PREFIX: &str = ".gather-";
 pub(super) const TEMP_SUFFIX: &str = ".part";
 
@@ -115,7 +117,8 @@ impl TempDir {
         Ok(temp)
     }
 
-    fn create(&self) -> io::Result<Temp> {
+    /// A new, empty temp file.
+    pub(super) fn create(&self) -> io::Result<Temp> {
         #[cfg(target_os = "linux")]
         if let Some(unnamed) = &self.unnamed {
             return Ok(Temp {
@@ -130,13 +133,15 @@ impl TempDir {
         })
     }
 
-    /// Makes `temp` visible as `name`. Unless `replace`, an existing file is never replaced:
-    /// the error is then [`io::ErrorKind::AlreadyExists`].
-    pub(super) fn commit(&self, temp: Temp, name: &str, replace: bool) -> io::Result<()> {
+    /// Makes `temp` visible as `name`, and returns it, open, as the file that now has that
+    /// name. Unless `replace`, an existing file is never replaced: the error is then
+    /// [`io::ErrorKind::AlreadyExists`].
+    pub(super) fn commit(&self, temp: Temp, name: &str, replace: bool) -> io::Result<fs::File> {
         let Some(temp_name) = temp.name else {
             #[cfg(target_os = "linux")]
             if let Some(unnamed) = &self.unnamed {
-                return unnamed.link(&temp.file, name);
+                unnamed.link(&temp.file, name)?;
+                return Ok(temp.file);
             }
             unreachable!("unnamed temp files exist only where they can be linked");
         };
@@ -146,7 +151,8 @@ impl TempDir {
         } else {
             temp_name.persist_noclobber(&target)
         }
-        .map_err(|e| e.error)
+        .map_err(|e| e.error)?;
+        Ok(temp.file)
     }
 }
 
@@ -271,7 +277,8 @@ pub(super) fn host_name() -> String {
     }
 }
 
-fn new_named(dir: &Path) -> io::Result<NamedTempFile> {
+/// A new named temp file in `dir`: `.gather-PID@HOST.XXXXXX.part`, mode 0666 less the umask.
+pub(super) fn new_named(dir: &Path) -> io::Result<NamedTempFile> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(temp_prefix()).suffix(TEMP_SUFFIX);
     #[cfg(unix)]
@@ -288,7 +295,7 @@ fn new_named(dir: &Path) -> io::Result<NamedTempFile> {
 pub(super) struct Scan {
     /// Temp files of killed runs on this host, removed.
     pub(super) removed: usize,
-    /// Whether anything else than temp files is there.
+    /// Whether anything else than temp files (and `--update`'s sidecar) is there.
     pub(super) saved_files: bool,
 }
 
@@ -307,6 +314,9 @@ pub(super) fn scan(dir: &Path) -> Scan {
     let host = format!("@{}.", host_name());
     for entry in entries.flatten() {
         let name = entry.file_name();
+        if name == SIDECAR {
+            continue;
+        }
         let Some(temp) = name
             .to_str()
             .and_then(|name| name.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX))

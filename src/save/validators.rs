@@ -1,10 +1,14 @@
 //! `--update`'s validators: a saved file's `ETag` and `Last-Modified`, kept as extended
-//! attributes of the file itself (`user.gather.etag`, `user.gather.last-modified`).
+//! attributes of the file itself (`user.gather.etag`, `user.gather.last-modified`), or, where
+//! the file system has no user xattrs, in the output directory's sidecar (`sidecar.rs`).
 //!
-//! They are set on the temp file before it gets its name, so a file and its validators appear
-//! together or not at all: a crash can never leave validators that describe other content.
-//! A file without them (saved without `--update`, or on a file system without user xattrs)
-//! is simply fetched again in full: a missing validator costs a download, never a wrong file.
+//! Xattrs are set on the temp file before it gets its name, so a file and its validators appear
+//! together or not at all: a crash can never leave validators that describe other content. A
+//! sidecar entry is written after the link, with what the file then is (size, times, inode),
+//! and trusted only while the file still is exactly that. Which of the two a run uses is
+//! probed once, on a temp file in the output directory ([`Store::open`]).
+//! A file without validators (saved without `--update`, or whose entry no longer matches) is
+//! simply fetched again in full: a missing validator costs a download, never a wrong file.
 
 use std::fs;
 use std::io;
@@ -12,8 +16,13 @@ use std::path::Path;
 
 use rustix::fs::XattrFlags;
 
+use super::sidecar::Sidecar;
+use super::temp::TempDir;
+
 const ETAG: &str = "user.gather.etag";
 const LAST_MODIFIED: &str = "user.gather.last-modified";
+/// Set on a temp file to learn whether the output directory takes user xattrs.
+const PROBE: &str = "user.gather.probe";
 
 /// What a server said identifies a response's content.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +60,7 @@ impl Validators {
             let Some(value) = value else { continue };
             match rustix::fs::fsetxattr(file, name, value.as_bytes(), XattrFlags::empty()) {
                 Ok(()) => {}
-                Err(e) if e == rustix::io::Errno::NOTSUP || e == rustix::io::Errno::PERM => {
+                Err(e) if refused(e) => {
                     tracing::debug!("no user xattrs here ({e}): validators not stored");
                     return Ok(());
                 }
@@ -59,5 +68,71 @@ impl Validators {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether an xattr call failed because the file system takes no user xattrs.
+fn refused(e: rustix::io::Errno) -> bool {
+    e == rustix::io::Errno::NOTSUP || e == rustix::io::Errno::PERM
+}
+
+/// Where one run keeps the validators of its output directory's files.
+#[derive(Debug)]
+pub(super) enum Store {
+    /// On each file, as user xattrs.
+    Xattrs,
+    /// In the sidecar: the file system has no user xattrs.
+    Sidecar(Sidecar),
+}
+
+impl Store {
+    /// Probes the output directory `dir` once, with a temp file from `temps`: xattrs if one
+    /// can be set on it, else the sidecar (opened, read, maybe compacted). Any other failure
+    /// of the probe leaves xattrs in use (each file's then says what is wrong).
+    pub(super) fn open(dir: &Path, temps: &TempDir) -> io::Result<Self> {
+        let probe = temps.create()?;
+        match rustix::fs::fsetxattr(&probe.file, PROBE, b"1", XattrFlags::empty()) {
+            Ok(()) => Ok(Self::Xattrs),
+            Err(e) if refused(e) => {
+                tracing::debug!(dir = %dir.display(), "no user xattrs ({e}): validators kept in the sidecar");
+                Ok(Self::Sidecar(Sidecar::open(dir)?))
+            }
+            Err(e) => {
+                tracing::debug!(dir = %dir.display(), "xattr probe failed ({e}): xattrs assumed");
+                Ok(Self::Xattrs)
+            }
+        }
+    }
+
+    /// The validators of the file at `path`, named `name`, whose `lstat` is `metadata`:
+    /// empty when it has none, or its sidecar entry does not match it.
+    pub(super) fn read(&self, path: &Path, name: &str, metadata: &fs::Metadata) -> Validators {
+        match self {
+            Self::Xattrs => Validators::read(path),
+            Self::Sidecar(sidecar) => sidecar.get(name, metadata).unwrap_or_default(),
+        }
+    }
+
+    /// Stores `validators` with a temp file before it gets its name: as xattrs.
+    pub(super) fn before_link(&self, validators: &Validators, file: &fs::File) -> io::Result<()> {
+        match self {
+            Self::Xattrs => validators.write(file),
+            Self::Sidecar(_) => Ok(()),
+        }
+    }
+
+    /// Stores `validators` once the file has its name: in the sidecar, with the file's stamp
+    /// as it is now.
+    pub(super) fn after_link(&self, validators: &Validators, name: &str, file: &fs::File) {
+        match self {
+            Self::Xattrs => {}
+            Self::Sidecar(sidecar) => sidecar.put(name, file, validators),
+        }
+    }
+
+    /// Whether validators go to the sidecar.
+    #[cfg(test)]
+    pub(super) fn is_sidecar(&self) -> bool {
+        matches!(self, Self::Sidecar(_))
     }
 }
