@@ -3,8 +3,8 @@
 
 mod common;
 
+use common::gather;
 use common::nginx::{Nginx, NginxConfig};
-use common::{assert_complete_comics, gather, summary};
 
 /// The comics served: 3,000, past the missing comic 404.
 const IDS: std::ops::RangeInclusive<u64> = 1_001..=4_000;
@@ -12,23 +12,9 @@ const IDS: std::ops::RangeInclusive<u64> = 1_001..=4_000;
 /// Fetches every comic in [`IDS`] from `nginx` at concurrency `c` with `threads` worker
 /// threads; returns the connections nginx accepted.
 fn connections_for(nginx: &Nginx, c: usize, threads: usize) -> u64 {
-    let comics = IDS.count() as u64;
-    let out = tempfile::tempdir().unwrap();
-    let run = gather()
-        .args(["fetch", &nginx.comics(), "--ids"])
-        .arg(format!("{}-{}", IDS.start(), IDS.end()))
-        .args(["-c", &c.to_string(), "--threads", &threads.to_string()])
-        .args(["--json", "--cacert"])
-        .arg(nginx.ca())
-        .arg("--out")
-        .arg(out.path())
-        .assert()
-        .success();
-    let s = summary(&run.get_output().stdout);
-    assert_eq!(s["ok"], comics, "{s}");
-    assert_eq!(assert_complete_comics(out.path()), comics as usize);
+    nginx.fetch_all(gather(), IDS, c, threads);
     let (requests, used) = nginx.requests_and_connections();
-    assert_eq!(requests, comics as usize, "requests logged");
+    assert_eq!(requests, IDS.count(), "requests logged");
     let accepted = nginx.connections();
     assert!(accepted >= used as u64, "{accepted} accepted, {used} used");
     accepted

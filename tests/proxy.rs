@@ -30,24 +30,7 @@ fn https_through_a_proxy_opens_one_tunnel_per_worker() {
     });
     let proxy = Tinyproxy::start();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let out = tempfile::tempdir().unwrap();
-    let run = through(&proxy)
-        .args(["fetch", &nginx.comics(), "--ids", "1001-1500", "-c", "64"])
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--json",
-            "-q",
-            "--cacert",
-        ])
-        .arg(nginx.ca())
-        .arg("--out")
-        .arg(out.path())
-        .assert()
-        .success();
-    let s = summary(&run.get_output().stdout);
-    assert_eq!(s["ok"], 500, "{s}");
-    assert_eq!(assert_complete_comics(out.path()), 500);
+    nginx.fetch_all(through(&proxy), IDS, 64, threads);
     // Each tunnel is one CONNECT to tinyproxy and one connection at nginx. Before, every
     // request waiting for the first tunnel opened one of its own (6-64 for 100 requests; curl
     // opens 1): now one HTTP/2 connection per worker thread carries them all.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{comic, send_signal, wait_until};
+use super::{assert_complete_comics, comic, send_signal, summary, wait_until};
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -125,6 +125,34 @@ http {{
     /// The URL template of the comics.
     pub fn comics(&self) -> String {
         format!("{}/{{id}}.json", self.url)
+    }
+
+    /// Runs `gather` (a command with its environment set) as a fetch of every comic in `ids` at
+    /// concurrency `c` with `threads` worker threads, trusting this server's CA; checks that
+    /// every comic was saved whole, and returns the `--json` summary.
+    pub fn fetch_all(
+        &self,
+        mut gather: assert_cmd::Command,
+        ids: std::ops::RangeInclusive<u64>,
+        c: usize,
+        threads: usize,
+    ) -> serde_json::Value {
+        let comics = ids.clone().count();
+        let out = tempfile::tempdir().unwrap();
+        let run = gather
+            .args(["fetch", &self.comics(), "--ids"])
+            .arg(format!("{}-{}", ids.start(), ids.end()))
+            .args(["-c", &c.to_string(), "--threads", &threads.to_string()])
+            .args(["--json", "-q", "--cacert"])
+            .arg(self.ca())
+            .arg("--out")
+            .arg(out.path())
+            .assert()
+            .success();
+        let s = summary(&run.get_output().stdout);
+        assert_eq!(s["ok"], comics, "{s}");
+        assert_eq!(assert_complete_comics(out.path()), comics);
+        s
     }
 
     /// Connections accepted since start, each stub_status request's own left out.
