@@ -315,8 +315,9 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         Some(BenchWorkload::Sweep(args)) => return run_sweep(args).await,
         None => {}
     }
-    let (json, trace, report_path, lesson_scale) = (
+    let (json, quiet, trace, report_path, lesson_scale) = (
         args.json,
+        args.quiet,
         args.trace.clone(),
         args.report.clone(),
         args.lesson_scale,
@@ -327,6 +328,7 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     // The sequential run is mostly waiting: say how long, on a terminal, before it starts.
     if config.url.is_none()
         && config.modes.contains(&bench::Mode::Sequential)
+        && !quiet
         && io::stderr().is_terminal()
     {
         let wait = bench::ideal(config.count, 1, config.latency.mean());
@@ -342,7 +344,8 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
         );
     }
     let cancel = cancel_on_signal();
-    let result = bench::run(config, cancel.clone()).await?;
+    // --json is for scripts: no bar, even where stderr is a terminal.
+    let result = bench::run(config, cancel.clone(), bench_progress(!quiet && !json)).await?;
     if json {
         print(&format!("{:#}\n", report::bench_json(&result)));
     } else {
@@ -388,6 +391,26 @@ async fn run_bench(args: BenchArgs) -> Result<Status, AppError> {
     } else {
         Status::Success
     })
+}
+
+/// A progress bar for each of a bench's runs while it runs, on a terminal when `show`.
+fn bench_progress(show: bool) -> impl FnMut(bench::Event<'_>) {
+    let mut bar = None;
+    move |event| match event {
+        bench::Event::Start { mode, items } => {
+            bar = Some(Progress::bench_run(mode.as_str(), items, show));
+        }
+        bench::Event::Record(record) => {
+            if let Some(bar) = &bar {
+                bar.observe(record);
+            }
+        }
+        bench::Event::End => {
+            if let Some(bar) = bar.take() {
+                bar.finish();
+            }
+        }
+    }
 }
 
 /// `gather bench sweep`: the levels, then the table or JSON, the chart and the trace.
@@ -481,6 +504,7 @@ async fn run_lab(args: LabArgs) -> Result<Status, AppError> {
                     python: false,
                 },
                 cancel.clone(),
+                bench_progress(!json),
             )
             .await?;
             write_report(out, &bench, &result, lesson_scale, cancel).await?

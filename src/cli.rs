@@ -672,6 +672,11 @@ pub struct BenchArgs {
     /// Time only this run (e.g. the concurrent one, without waiting for the sequential).
     #[arg(long, value_name = "RUN")]
     pub only: Option<BenchOnly>,
+
+    /// No progress on stderr: neither how long the sequential run takes nor the runs' bars
+    /// (drawn only on a terminal, and never with --json).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// The run `gather bench --only` times.

@@ -5,7 +5,16 @@ mod common;
 
 use std::process::Command;
 
-use common::{gather, summary};
+use common::{frames, gather, on_terminal, summary};
+
+/// The frames of `run`'s bar (`sequential`, `concurrent`) among a terminal's `frames`.
+fn bars<'a>(frames: &'a [String], run: &str, count: u64) -> Vec<&'a String> {
+    let of = format!("/{count} ");
+    frames
+        .iter()
+        .filter(|f| f.starts_with(&format!("{run} ")) && f.contains(&of))
+        .collect()
+}
 
 #[test]
 fn bench_runs_offline_and_concurrency_wins() {
@@ -28,6 +37,56 @@ fn bench_runs_offline_and_concurrency_wins() {
     let speedup = runs[1]["speedup"].as_f64().unwrap();
     assert!(speedup >= 5.0, "concurrent only {speedup:.1}x faster: {s}");
     assert!((runs[0]["ideal_secs"].as_f64().unwrap() - 0.6).abs() < 1e-9);
+}
+
+/// On a terminal, each run draws a bar on stderr while it runs: its name, done of all, a rate of
+/// whole items a second (`9.4/s` below 10/s, never indicatif's `1.8116/s`), the time left.
+#[test]
+fn bench_draws_a_bar_for_each_run_on_a_terminal() {
+    let frames = frames(&on_terminal(
+        &["bench", "-n", "20", "-l", "30ms"],
+        ">/dev/null",
+    ));
+    for run in ["sequential", "concurrent"] {
+        let bars = bars(&frames, run, 20);
+        assert!(!bars.is_empty(), "no {run} bar in {frames:#?}");
+        for bar in bars {
+            let rate = bar.split(' ').find(|w| w.ends_with("/s")).unwrap();
+            let number = rate.trim_end_matches("/s");
+            let sane = number == "-"
+                || number.parse::<u64>().is_ok_and(|n| n >= 10)
+                || number.parse::<f64>().is_ok_and(|r| r < 10.0) && number.len() == 3;
+            assert!(sane, "rate {rate} in {bar:?}");
+            assert!(bar.contains(" eta "), "{bar:?}");
+        }
+    }
+    // The sequential run (0.6 s) is drawn as it goes, not only at its start.
+    assert!(
+        bars(&frames, "sequential", 20)
+            .iter()
+            .any(|f| !f.contains(" 0/20 ")),
+        "{frames:#?}"
+    );
+}
+
+/// No bar where stderr is not a terminal (a pipe), with -q, or with --json (for scripts);
+/// -q also drops the line saying how long the sequential run takes.
+#[test]
+fn bench_draws_no_bar_off_a_terminal_or_with_quiet_or_json() {
+    let args = ["bench", "-n", "20", "-l", "30ms"];
+    let piped = frames(&on_terminal(&args, "2>&1 >/dev/null | cat"));
+    assert_eq!(piped, Vec::<String>::new());
+    let quiet = frames(&on_terminal(&[&args[..], &["-q"]].concat(), ">/dev/null"));
+    assert_eq!(quiet, Vec::<String>::new());
+    let json = frames(&on_terminal(
+        &[&args[..], &["--json"]].concat(),
+        ">/dev/null",
+    ));
+    assert!(
+        json.iter()
+            .all(|f| f.contains("the sequential run takes about")),
+        "{json:#?}"
+    );
 }
 
 #[test]

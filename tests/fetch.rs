@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{
-    TestServer, assert_complete_comics, assert_whole_comics, comic, fetch_comics, files, gather,
-    gather_std, send_signal, summary, wait_until,
+    TestServer, assert_complete_comics, assert_whole_comics, comic, fetch_comics, files, frames,
+    gather, gather_std, on_terminal, send_signal, summary, wait_until,
 };
 
 #[test]
@@ -627,4 +627,48 @@ fn any_number_of_worker_threads_fetches_each_item_once() {
         );
         assert_eq!(files(list_out.path()).len(), 40);
     }
+}
+
+/// On a terminal the bar shows a rate of whole items a second (not indicatif's `1.8116/s`) and
+/// how many items failed so far.
+#[test]
+fn the_bar_on_a_terminal_shows_a_rate_and_the_failures() {
+    let server = TestServer::start(&["--latency", "20ms", "--fail-rate", "0.3", "--seed", "7"]);
+    let out = tempfile::tempdir().unwrap();
+    let terminal = on_terminal(
+        &[
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-60",
+            "-c",
+            "2",
+            "--retries",
+            "0",
+            "--fail-exit",
+            "0",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        ">/dev/null",
+    );
+    let frames = frames(&terminal);
+    let bars: Vec<_> = frames.iter().filter(|f| f.contains("/60 ")).collect();
+    assert!(!bars.is_empty(), "no bar in {frames:#?}");
+    for bar in &bars {
+        let rate = bar.split(' ').find(|w| w.ends_with("/s")).unwrap();
+        assert!(
+            !rate.contains('.') || rate.len() <= "9.9/s".len(),
+            "rate {rate} in {bar:?}"
+        );
+    }
+    assert!(
+        bars.iter().any(|f| f.ends_with(" failed")),
+        "no failed count in {bars:#?}"
+    );
+    // Each failure also has its line, above the bar.
+    assert!(
+        frames.iter().any(|f| f.starts_with("failed: ")),
+        "{frames:#?}"
+    );
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::fetch::{self, ClientConfig, FetchConfig, FetchError, ItemPolicy, Summary};
+use crate::fetch::{self, ClientConfig, FetchConfig, FetchError, ItemPolicy, Record, Summary};
 use crate::input::{IdSet, Keys, Source, UrlTemplate};
 use crate::serve::{Latency, MISSING_ID, ServeConfig, Server};
 use crate::timeline::{Span, Timeline};
@@ -63,6 +63,23 @@ pub enum Mode {
     Sequential,
     /// Many requests at once.
     Concurrent,
+}
+
+/// What a bench tells its caller as it goes (a progress bar's input); the results are in the
+/// [`BenchReport`].
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A run starts: `items` requests, one at a time or many.
+    Start {
+        /// How it fetches.
+        mode: Mode,
+        /// Its items.
+        items: u64,
+    },
+    /// One of the run's items finished.
+    Record(&'a Record),
+    /// The run ended (finished or interrupted).
+    End,
 }
 
 /// One timed run.
@@ -213,10 +230,12 @@ fn files_dir() -> std::io::Result<tempfile::TempDir> {
     builder.tempdir()
 }
 
-/// Runs the experiment. The server (when built in) and the files live only as long as this.
+/// Runs the experiment, telling `observe` of each run's start, items and end. The server (when
+/// built in) and the files live only as long as this.
 pub async fn run(
     config: BenchConfig,
     cancel: CancellationToken,
+    mut observe: impl FnMut(Event<'_>),
 ) -> Result<BenchReport, BenchError> {
     let server = match config.url {
         Some(_) => None,
@@ -270,7 +289,12 @@ pub async fn run(
         // Client sockets, the built-in server's, and files being saved.
         reserve_fds(3 * concurrency + 64);
         let mut spans = Vec::new();
+        observe(Event::Start {
+            mode,
+            items: fetch_config.len_hint().unwrap_or(config.count),
+        });
         let summary = fetch::fetch(fetch_config, &cancel, |record| {
+            observe(Event::Record(record));
             if config.timelines {
                 spans.push(Span {
                     label: record.url.clone(),
@@ -281,7 +305,9 @@ pub async fn run(
                 });
             }
         })
-        .await?;
+        .await;
+        observe(Event::End);
+        let summary = summary?;
         let interrupted = summary.interrupted;
         report.runs.push(BenchRun {
             mode,

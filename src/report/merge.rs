@@ -9,6 +9,7 @@ use indicatif::HumanBytes;
 use serde_json::{Value, json};
 
 use super::human_duration;
+use super::summary::unchanged;
 
 /// Why the summaries could not be merged.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,10 @@ const COUNTS: [&str; 7] = [
     "abandoned",
     "bytes",
 ];
+
+/// Counters that summaries from before their option existed lack, read there as 0:
+/// `unchanged` (304s under `--update`; without `--update` there are none).
+const COUNTS_SINCE: [&str; 1] = ["unchanged"];
 
 /// One shard's summary, as read.
 #[derive(Debug, Clone)]
@@ -146,6 +151,15 @@ pub fn merge(summaries: Vec<(String, Value)>) -> Result<Merged, MergeError> {
                 .ok_or_else(|| not_a_summary(&format!("no `{name}` count")))?;
             *totals.entry(name).or_insert(0) += n;
         }
+        for name in COUNTS_SINCE {
+            let n = match &value[name] {
+                Value::Null => 0,
+                count => count
+                    .as_u64()
+                    .ok_or_else(|| not_a_summary(&format!("a `{name}` count of {count}")))?,
+            };
+            *totals.entry(name).or_insert(0) += n;
+        }
         let shard = match &value["shard"] {
             Value::Null => None,
             Value::String(text) => {
@@ -206,8 +220,9 @@ pub fn merged_text(merged: &Merged) -> String {
         None => format!("{} summaries", merged.parts.len()),
     };
     let mut text = format!(
-        "{shards}: {} saved, {} failed, {} skipped, {} in all\n",
+        "{shards}: {} saved{}, {} failed, {} skipped, {} in all\n",
         merged.total("ok"),
+        unchanged(merged.total("unchanged")),
         merged.total("failed"),
         merged.total("skipped"),
         HumanBytes(merged.total("bytes")),
@@ -222,9 +237,10 @@ pub fn merged_text(merged: &Merged) -> String {
     for part in &merged.parts {
         let v = &part.value;
         text.push_str(&format!(
-            "  shard {:<6} {} saved, {} failed, {} skipped in {}{}\n",
+            "  shard {:<6} {} saved{}, {} failed, {} skipped in {}{}\n",
             shard_name(part),
             v["ok"],
+            unchanged(v["unchanged"].as_u64().unwrap_or(0)),
             v["failed"],
             v["skipped"],
             human_duration(Duration::from_secs_f64(
@@ -282,6 +298,7 @@ pub fn merged_json(merged: &Merged) -> Value {
                 "file": p.file,
                 "shard": p.value["shard"],
                 "ok": p.value["ok"],
+                "unchanged": p.value["unchanged"].as_u64().unwrap_or(0),
                 "failed": p.value["failed"],
                 "interrupted": p.value["interrupted"],
                 "wall_secs": p.value["wall_secs"],
@@ -352,6 +369,32 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_adds_up_and_older_summaries_count_none() {
+        let mut updated = summary(Some("1/2"), 3, 0, "", "");
+        updated["unchanged"] = json!(7);
+        // Written before `--update` existed: no `unchanged` at all.
+        let older = summary(Some("2/2"), 5, 0, "", "");
+        assert!(older.get("unchanged").is_none());
+        let merged = merge(vec![("a".into(), updated), ("b".into(), older)]).unwrap();
+        assert_eq!((merged.total("ok"), merged.total("unchanged")), (8, 7));
+        assert!(merged.complete());
+        let value = merged_json(&merged);
+        assert_eq!(value["unchanged"], 7);
+        assert_eq!(value["summaries"][0]["unchanged"], 7);
+        assert_eq!(value["summaries"][1]["unchanged"], 0);
+        let text = merged_text(&merged);
+        assert!(
+            text.starts_with("2 summaries of 2 shards: 8 saved, 7 unchanged, 0 failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shard 1/2    3 saved, 7 unchanged, 0 failed"),
+            "{text}"
+        );
+        assert!(text.contains("shard 2/2    5 saved, 0 failed"), "{text}");
+    }
+
+    #[test]
     fn shards_of_other_jobs_or_other_files_are_refused() {
         let one = summary(Some("1/2"), 1, 0, "", "");
         let other = summary(Some("1/3"), 1, 0, "", "");
@@ -361,6 +404,12 @@ mod tests {
         ));
         assert!(matches!(
             merge(vec![("x".into(), json!({"hello": 1}))]),
+            Err(MergeError::NotASummary { .. })
+        ));
+        let mut bad = summary(Some("2/2"), 1, 0, "", "");
+        bad["unchanged"] = json!("7");
+        assert!(matches!(
+            merge(vec![("b".into(), bad)]),
             Err(MergeError::NotASummary { .. })
         ));
         let twice = merge(vec![("a".into(), one.clone()), ("b".into(), one)]).unwrap();

@@ -9,15 +9,20 @@ use serde_json::{Value, json};
 use super::human_duration;
 use crate::fetch::{Failure, Summary};
 
-/// The summary for people.
-pub fn summary_text(summary: &Summary, out: &Path) -> String {
-    let unchanged = match summary.unchanged {
+/// `, N unchanged` (304s under `--update`) to follow a saved count; nothing when none.
+pub(super) fn unchanged(n: u64) -> String {
+    match n {
         0 => String::new(),
         n => format!(", {n} unchanged"),
-    };
+    }
+}
+
+/// The summary for people.
+pub fn summary_text(summary: &Summary, out: &Path) -> String {
     let mut text = format!(
-        "{} saved{unchanged}, {} failed, {} skipped in {}{}\n",
+        "{} saved{}, {} failed, {} skipped in {}{}\n",
         summary.ok,
+        unchanged(summary.unchanged),
         summary.failed,
         summary.skipped,
         human_duration(summary.wall),

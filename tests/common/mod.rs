@@ -23,6 +23,55 @@ pub fn gather_std() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gather"))
 }
 
+/// Runs `gather ARGS REDIRECTS` (a shell's redirections, e.g. `>/dev/null`, `2>&1 | cat`) on
+/// a pseudo-terminal, as util-linux's `script` gives one, and returns what reached the
+/// terminal: a progress bar's frames, each after a carriage return, ANSI styles and all.
+pub fn on_terminal(args: &[&str], redirects: &str) -> String {
+    let command =
+        shlex::try_join(std::iter::once(env!("CARGO_BIN_EXE_gather")).chain(args.iter().copied()))
+            .expect("the arguments have no NUL");
+    let output = Command::new("script")
+        .args(["--quiet", "--return", "--command"])
+        .arg(format!("{command} {redirects}"))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command} {redirects}: {}\n{text}",
+        output.status
+    );
+    text
+}
+
+/// The progress bar frames in what a terminal got: the lines and carriage-return-separated
+/// redraws, with ANSI escapes removed.
+pub fn frames(terminal: &str) -> Vec<String> {
+    let mut plain = String::new();
+    let mut chars = terminal.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, then a final byte in @..~.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .split(['\r', '\n'])
+        .map(|frame| frame.trim_end().to_owned())
+        .filter(|frame| !frame.is_empty())
+        .collect()
+}
+
 /// `gather serve --port 0 ARGS`, killed on drop.
 pub struct TestServer {
     child: Child,
