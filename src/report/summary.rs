@@ -44,14 +44,14 @@ pub fn summary_text(summary: &Summary, out: &Path) -> String {
     ));
     if summary.requests > 0 {
         text.push_str(&format!(
-            "  requests     {}{} at {:.1}/s, mean latency {}\n",
+            "  requests     {}{} at {}, mean latency {}\n",
             summary.requests,
             match summary.retries {
                 0 => String::new(),
                 1 => " (1 retry)".to_owned(),
                 n => format!(" ({n} retries)"),
             },
-            summary.requests_per_sec(),
+            super::progress::rate_text(summary.requests_per_sec()),
             human_duration(summary.latency_sum / summary.requests.try_into().unwrap_or(u32::MAX)),
         ));
         text.push_str(&format!(
