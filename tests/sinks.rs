@@ -251,3 +251,89 @@ fn an_unusable_warc_file_exits_2_before_any_request() {
         "left as it was"
     );
 }
+
+/// A body for `/KIND-SIZE`: `noise` (incompressible bytes) or `text`, SIZE bytes, the same on
+/// every call.
+fn made_body(name: &str) -> Vec<u8> {
+    let (kind, size) = name.split_once('-').unwrap();
+    let size: usize = size.parse().unwrap();
+    let mut state = size as u64 + 1;
+    (0..size)
+        .map(|i| match kind {
+            "noise" => {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            }
+            _ => b"Comic 3: every blocking_queue waits for I/O sooner or later.\n"[i % 61],
+        })
+        .collect()
+}
+
+/// The response records' payloads in `path`, by the last part of their URL.
+fn warc_payloads(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(&fs::read(path).unwrap()[..])
+        .read_to_end(&mut text)
+        .unwrap();
+    let find = |from: usize, what: &[u8]| {
+        from + text[from..]
+            .windows(what.len())
+            .position(|w| w == what)
+            .unwrap()
+    };
+    let mut payloads = std::collections::BTreeMap::new();
+    let mut at = 0;
+    while at < text.len() {
+        let fields_end = find(at, b"\r\n\r\n") + 4;
+        let fields = String::from_utf8_lossy(&text[at..fields_end]).into_owned();
+        let field = |name: &str| {
+            fields
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        let len: usize = field("Content-Length:").parse().unwrap();
+        let block = &text[fields_end..fields_end + len];
+        if fields.contains("WARC-Type: response") {
+            let name = field("WARC-Target-URI:")
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let body = block.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            payloads.insert(name, block[body..].to_vec());
+        }
+        at = fields_end + len + 4;
+    }
+    payloads
+}
+
+#[test]
+fn warc_stores_bodies_of_any_size_and_kind_intact() {
+    use axum::extract::Path;
+    let url = common::spawn_app(axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(|Path(name): Path<String>| async move { made_body(&name) }),
+    ));
+    let names = "noise-0,text-1,noise-1000,text-1000,noise-20000,noise-60000,text-65600,noise-70000,\
+                 text-70000,noise-300000,text-300000";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("made.warc.gz");
+    gather()
+        .args(["fetch", &format!("{url}/{{name}}"), "--values", names, "-q"])
+        .args(["--warc", path.to_str().unwrap()])
+        .assert()
+        .success();
+    let check = warcio("check", &path);
+    assert!(!check.contains("digest fail"), "{check}");
+    let payloads = warc_payloads(&path);
+    assert_eq!(payloads.len(), 11);
+    for name in names.split(',') {
+        assert!(payloads[name] == made_body(name), "{name}: stored as sent");
+    }
+}

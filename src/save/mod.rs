@@ -9,6 +9,7 @@
 //! system without user xattrs, the validators' sidecar `.gather-validators` is there too
 //! (`sidecar.rs`); it is never an item.
 
+mod gzip;
 mod lines;
 mod naming;
 mod sidecar;
