@@ -70,10 +70,16 @@ fn an_unusable_jsonl_file_exits_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
     fs::write(&bad, "not a record\n").unwrap();
-    for path in [bad, dir.path().join("no-such-dir").join("x.jsonl")] {
+    // `/dev/stdout` is the pipe the test reads: not a file to read back and cut.
+    for path in [
+        bad,
+        dir.path().join("no-such-dir").join("x.jsonl"),
+        "/dev/stdout".into(),
+    ] {
         let output = gather()
             .args(["fetch", "http://127.0.0.1:9/{id}", "--ids", "1"])
             .args(["--jsonl", path.to_str().unwrap()])
+            .timeout(std::time::Duration::from_secs(30))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -231,13 +237,17 @@ fn an_unusable_warc_file_exits_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.warc.gz");
     fs::write(&bad, "not a warc file\n").unwrap();
+    // `-` and `/dev/stdout` (the pipe the test reads): WARC goes to a file a re-run reads back.
     for path in [
         bad.clone(),
         dir.path().join("no-such-dir").join("x.warc.gz"),
+        "-".into(),
+        "/dev/stdout".into(),
     ] {
         let output = gather()
             .args(["fetch", "http://127.0.0.1:9/{id}", "--ids", "1"])
             .args(["--warc", path.to_str().unwrap()])
+            .timeout(std::time::Duration::from_secs(30))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

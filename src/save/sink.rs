@@ -32,7 +32,7 @@ pub struct RecordHead {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// It cannot be opened, read, cut or written.
-    #[error("{flag} {}: {source}", .path.display())]
+    #[error("{flag} {}", .path.display())]
     Io {
         /// The option that named it: `--jsonl` or `--warc`.
         flag: &'static str,
@@ -56,17 +56,28 @@ pub enum SinkError {
 }
 
 /// Opens `path` to be read, then appended to; created if missing.
+///
+/// It must be a regular file: a re-run reads it back and cuts it. A pipe (`/dev/stdout` in a
+/// pipeline) would be read forever, waiting for what only this process could write, and a
+/// device cannot be cut.
 pub(super) fn open_append(flag: &'static str, path: &Path) -> Result<fs::File, SinkError> {
-    fs::OpenOptions::new()
+    let io_error = |source| SinkError::Io {
+        flag,
+        path: path.to_owned(),
+        source,
+    };
+    let file = fs::OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .open(path)
-        .map_err(|source| SinkError::Io {
-            flag,
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(io_error)?;
+    if !file.metadata().map_err(io_error)?.is_file() {
+        return Err(io_error(io::Error::other(
+            "not a regular file (a pipe or a device): a re-run reads the file back to resume",
+        )));
+    }
+    Ok(file)
 }
 
 /// The items recorded already, by `n`: flat memory (125 KB per million items).
