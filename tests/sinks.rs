@@ -330,8 +330,9 @@ fn warc_stores_bodies_of_any_size_and_kind_intact() {
         "/{name}",
         axum::routing::get(|Path(name): Path<String>| async move { made_body(&name) }),
     ));
-    let names = "noise-0,text-1,noise-1000,text-1000,noise-20000,noise-60000,text-65600,noise-70000,\
-                 text-70000,noise-300000,text-300000";
+    // Under 64 KiB, over it, and spilled to a temp file (over 256 KiB), streamed in chunks.
+    let names = "noise-0,text-1,noise-1000,text-1000,noise-20000,noise-60000,text-65600,\
+                 noise-70000,text-70000,noise-300000,text-300000,noise-1000000,text-3000000";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("made.warc.gz");
     gather()
@@ -342,8 +343,13 @@ fn warc_stores_bodies_of_any_size_and_kind_intact() {
     let check = warcio("check", &path);
     assert!(!check.contains("digest fail"), "{check}");
     let payloads = warc_payloads(&path);
-    assert_eq!(payloads.len(), 11);
+    assert_eq!(payloads.len(), 13);
     for name in names.split(',') {
         assert!(payloads[name] == made_body(name), "{name}: stored as sent");
     }
+    assert_eq!(
+        dir.path().read_dir().unwrap().count(),
+        1,
+        "no temp file is left"
+    );
 }

@@ -13,7 +13,7 @@
 //! It only compresses: reading (`warc.rs`'s scan) is flate2's.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Read, Write};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
@@ -48,6 +48,53 @@ pub(super) fn member(out: &mut Vec<u8>, record: &[u8]) -> io::Result<()> {
     crc.update(record);
     out.extend_from_slice(&crc.sum().to_le_bytes());
     out.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    Ok(())
+}
+
+/// Writes `head`, all of `body` and `tail` to `out` as one gzip member, through zlib-rs's
+/// level 1, holding a chunk at a time: for bodies too large to hold whole.
+pub(super) fn member_streamed(
+    out: &mut impl Write,
+    head: &[u8],
+    body: &mut impl Read,
+    tail: &[u8],
+) -> io::Result<()> {
+    const CHUNK: usize = 256 * 1024;
+    let mut deflate = Compress::new(Compression::fast(), false);
+    let mut crc = Crc::new();
+    let mut input = Vec::with_capacity(CHUNK);
+    let mut output = Vec::with_capacity(CHUNK);
+    out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])?;
+    let mut feed = |input: &[u8], flush: FlushCompress| -> io::Result<()> {
+        crc.update(input);
+        let start = deflate.total_in();
+        loop {
+            output.clear();
+            let done = (deflate.total_in() - start) as usize;
+            let status = deflate
+                .compress_vec(&input[done..], &mut output, flush)
+                .map_err(io::Error::other)?;
+            out.write_all(&output)?;
+            let consumed = (deflate.total_in() - start) as usize == input.len();
+            match (flush, status) {
+                (FlushCompress::Finish, Status::StreamEnd) => return Ok(()),
+                (FlushCompress::None, _) if consumed => return Ok(()),
+                _ => {}
+            }
+        }
+    };
+    feed(head, FlushCompress::None)?;
+    loop {
+        input.resize(CHUNK, 0);
+        let read = body.read(&mut input)?;
+        if read == 0 {
+            break;
+        }
+        feed(&input[..read], FlushCompress::None)?;
+    }
+    feed(tail, FlushCompress::Finish)?;
+    out.write_all(&crc.sum().to_le_bytes())?;
+    out.write_all(&(crc.amount()).to_le_bytes())?;
     Ok(())
 }
 
@@ -315,6 +362,26 @@ mod tests {
         Quick::default().deflate(&noise, &mut out);
         assert_eq!(out.len(), noise.len() + 5, "a stored block");
         assert_eq!(out[0], 1);
+    }
+
+    #[test]
+    fn streamed_members_are_gzip() {
+        let body: Vec<u8> = (0..1_000_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for body in [&body[..], b"", b"x"] {
+            let mut out = Vec::new();
+            member_streamed(&mut out, b"head ", &mut &body[..], b" tail").unwrap();
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&out[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert!(
+                back == [&b"head "[..], body, b" tail"].concat(),
+                "{}",
+                body.len()
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! What the single-file sinks (`--jsonl`, `--warc`) share: the record head, the bitset of
 //! items already recorded, the errors, and [`Sink`], which `OutputDir` routes commits to.
 //!
-//! Both keep the directory sink's contract: an item is recorded whole or not at all (one
-//! `write` of whole records to a file opened for appending), and a re-run cuts the partial
-//! record a killed run left last, notes which items (`n`) are recorded, and skips them.
+//! Both keep the directory sink's contract: an item is recorded whole or not at all (whole
+//! records appended under a lock, in one `write` unless WARC streams a large body), and a
+//! re-run cuts the partial record a killed run left last, notes which items (`n`) are
+//! recorded, and skips them.
 
 use std::fs;
 use std::io;
@@ -124,6 +125,20 @@ impl Sink {
         match self {
             Sink::Lines(lines) => lines.append(n, head, body),
             Sink::Warc(warc) => warc.append(n, head, body),
+        }
+    }
+
+    /// Appends item `n`'s record(s) for a body too large to hold in memory, read from `body`
+    /// (a spilled temp file): WARC streams it; a JSON line holds it whole, as it must parse
+    /// it.
+    pub fn append_file(&self, n: u64, head: &RecordHead, mut body: fs::File) -> io::Result<()> {
+        match self {
+            Sink::Lines(lines) => {
+                let mut bytes = Vec::new();
+                io::Read::read_to_end(&mut body, &mut bytes)?;
+                lines.append(n, head, &bytes)
+            }
+            Sink::Warc(warc) => warc.append_file(n, head, body),
         }
     }
 

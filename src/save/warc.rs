@@ -4,7 +4,9 @@
 //!
 //! The contract of every single-file sink (`sink.rs`): an item's two records are compressed
 //! first and then appended in one `write`, so a crash can leave at most one partial item, the
-//! last. Opening the file again reads it member by member, cuts the file after the last
+//! last. (A body spilled to a temp file, over 256 KiB, is not held whole: its response record
+//! is compressed into an unnamed temp file beside the WARC file and copied in after the
+//! request, under the same lock; a crash there too leaves only a partial last item.) Opening the file again reads it member by member, cuts the file after the last
 //! complete `response` (so a partial member goes, and so does a `request` whose `response` is
 //! the partial one), and notes the items recorded from the `WARC-Gather-N` header gather puts
 //! in each of its records.
@@ -16,8 +18,8 @@
 //! method and the (redacted) URL: request line and `Host`.
 
 use std::fs;
-use std::io::{self, BufRead, Read, Write};
-use std::path::Path;
+use std::io::{self, BufRead, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -40,6 +42,8 @@ const DROPPED: [&str; 3] = ["content-encoding", "transfer-encoding", "content-le
 #[derive(Debug)]
 pub struct Warc {
     file: Mutex<fs::File>,
+    /// Where large records are compressed before they are copied in: the file's directory.
+    dir: PathBuf,
     recorded: Recorded,
 }
 
@@ -65,8 +69,13 @@ impl Warc {
             file.write_all(&warcinfo(name.as_deref().unwrap_or("")))
                 .map_err(io_error)?;
         }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
         Ok(Self {
             file: Mutex::new(file),
+            dir,
             recorded: scan.recorded,
         })
     }
@@ -84,16 +93,8 @@ impl Warc {
         SCRATCH.with_borrow_mut(|scratch| {
             let Scratch { block, record, out } = scratch;
             out.clear();
-            let (request_id, response_id) = (record_id(), record_id());
-            let date = warc_date();
-
-            block.clear();
-            request_block(block, head);
-            record.clear();
-            fields(record, "request", &request_id, &response_id, &date, head, n);
-            digest_field(record, "WARC-Block-Digest", &[block]);
-            record_end(record, &[block]);
-            gzip::member(out, record)?;
+            let ids = Ids::new();
+            request_member(out, record, block, &ids, head, n)?;
 
             block.clear();
             response_head(block, head, body.len());
@@ -101,9 +102,9 @@ impl Warc {
             fields(
                 record,
                 "response",
-                &response_id,
-                &request_id,
-                &date,
+                &ids.response,
+                &ids.request,
+                &ids.date,
                 head,
                 n,
             );
@@ -119,6 +120,117 @@ impl Warc {
             written
         })
     }
+
+    /// Appends item `n`'s records, as [`append`](Self::append) does, for a body too large to
+    /// hold in memory, read from `body`: its digests are computed in one pass, the response
+    /// is compressed in another into an unnamed temp file beside the WARC file, which is then
+    /// copied in after the request, the file locked only for the copy. A crash during the
+    /// copy leaves a partial member, which the next run cuts.
+    pub fn append_file(&self, n: u64, head: &RecordHead, mut body: fs::File) -> io::Result<()> {
+        let len = body.metadata()?.len();
+        let mut block_head = Vec::new();
+        response_head(&mut block_head, head, len as usize);
+        let (mut payload, mut whole) = (Sha1::new(), Sha1::new());
+        whole.update(&block_head);
+        let mut chunk = vec![0; 256 * 1024];
+        let mut read = 0;
+        loop {
+            let got = body.read(&mut chunk)?;
+            if got == 0 {
+                break;
+            }
+            payload.update(&chunk[..got]);
+            whole.update(&chunk[..got]);
+            read += got as u64;
+        }
+        if read != len {
+            return Err(io::Error::other(format!(
+                "the body's temp file changed while read: {read} bytes of {len}"
+            )));
+        }
+        let ids = Ids::new();
+        let (mut request, mut record, mut block) = (Vec::new(), Vec::new(), Vec::new());
+        request_member(&mut request, &mut record, &mut block, &ids, head, n)?;
+        record.clear();
+        fields(
+            &mut record,
+            "response",
+            &ids.response,
+            &ids.request,
+            &ids.date,
+            head,
+            n,
+        );
+        for (name, sha) in [
+            ("WARC-Block-Digest", whole),
+            ("WARC-Payload-Digest", payload),
+        ] {
+            let mut base32 = [0; 32];
+            data_encoding::BASE32.encode_mut(&sha.finalize(), &mut base32);
+            record.extend_from_slice(name.as_bytes());
+            record.extend_from_slice(b": sha1:");
+            record.extend_from_slice(&base32);
+            record.extend_from_slice(b"\r\n");
+        }
+        let block_len = block_head.len() as u64 + len;
+        write!(record, "Content-Length: {block_len}\r\n\r\n")?;
+        record.extend_from_slice(&block_head);
+        body.seek(io::SeekFrom::Start(0))?;
+        let mut spool = tempfile::tempfile_in(&self.dir)?;
+        {
+            let mut writer = io::BufWriter::with_capacity(256 * 1024, &mut spool);
+            gzip::member_streamed(&mut writer, &record, &mut body.take(len), b"\r\n\r\n")?;
+            writer.flush()?;
+        }
+        spool.seek(io::SeekFrom::Start(0))?;
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        (&*file).write_all(&request)?;
+        io::copy(&mut spool, &mut &*file)?;
+        Ok(())
+    }
+}
+
+/// The record ids of an item's request and response, and their date.
+struct Ids {
+    request: String,
+    response: String,
+    date: String,
+}
+
+impl Ids {
+    fn new() -> Self {
+        Self {
+            request: record_id(),
+            response: record_id(),
+            date: warc_date(),
+        }
+    }
+}
+
+/// Appends item `n`'s request record to `out` as a gzip member, built in `record` and `block`.
+fn request_member(
+    out: &mut Vec<u8>,
+    record: &mut Vec<u8>,
+    block: &mut Vec<u8>,
+    ids: &Ids,
+    head: &RecordHead,
+    n: u64,
+) -> io::Result<()> {
+    block.clear();
+    request_block(block, head);
+    record.clear();
+    fields(
+        record,
+        "request",
+        &ids.request,
+        &ids.response,
+        &ids.date,
+        head,
+        n,
+    );
+    digest_field(record, "WARC-Block-Digest", &[block]);
+    record_end(record, &[block]);
+    gzip::member(out, record)
 }
 
 /// Buffers a thread reuses from item to item: the block being built, the record as text,
