@@ -253,6 +253,7 @@ pub struct FetchArgs {
     /// response record per item, each its own gzip member, with digests, as web archives
     /// (wget --warc-file, warcio, pywb) read them. Bodies are stored decoded. A re-run
     /// appends the items not recorded yet, after cutting a record a killed run left partial.
+    /// FILE is a regular file, not '-' or a pipe: the re-run reads it back.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["update", "jsonl"])]
     pub warc: Option<PathBuf>,
 
@@ -1107,6 +1108,12 @@ pub enum ConfigError {
     /// `--json` and `--jsonl -` would both write to stdout.
     #[error("--json and --jsonl - would both write to stdout: give --jsonl a file")]
     TwoOnStdout,
+    /// `--warc -`: WARC goes to a file, which a re-run can read back.
+    #[error(
+        "--warc -: WARC is written to a file (a re-run reads it back to resume, readers seek \
+         in it by offset): give --warc a file name"
+    )]
+    WarcToStdout,
     /// `--langs` names a language the lab does not have.
     #[error("--langs: unknown language `{0}` (the lab has rust, python, go, cpp, js)")]
     Lang(String),
@@ -1256,6 +1263,9 @@ impl FetchArgs {
         };
         if self.json && self.jsonl.as_deref() == Some(Path::new("-")) {
             return Err(ConfigError::TwoOnStdout);
+        }
+        if self.warc.as_deref() == Some(Path::new("-")) {
+            return Err(ConfigError::WarcToStdout);
         }
         let out = match (self.out, self.jsonl.as_ref().or(self.warc.as_ref())) {
             (Some(out), _) => out,

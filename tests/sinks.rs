@@ -70,10 +70,16 @@ fn an_unusable_jsonl_file_exits_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
     fs::write(&bad, "not a record\n").unwrap();
-    for path in [bad, dir.path().join("no-such-dir").join("x.jsonl")] {
+    // `/dev/stdout` is the pipe the test reads: not a file to read back and cut.
+    for path in [
+        bad,
+        dir.path().join("no-such-dir").join("x.jsonl"),
+        "/dev/stdout".into(),
+    ] {
         let output = gather()
             .args(["fetch", "http://127.0.0.1:9/{id}", "--ids", "1"])
             .args(["--jsonl", path.to_str().unwrap()])
+            .timeout(std::time::Duration::from_secs(30))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -231,13 +237,17 @@ fn an_unusable_warc_file_exits_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.warc.gz");
     fs::write(&bad, "not a warc file\n").unwrap();
+    // `-` and `/dev/stdout` (the pipe the test reads): WARC goes to a file a re-run reads back.
     for path in [
         bad.clone(),
         dir.path().join("no-such-dir").join("x.warc.gz"),
+        "-".into(),
+        "/dev/stdout".into(),
     ] {
         let output = gather()
             .args(["fetch", "http://127.0.0.1:9/{id}", "--ids", "1"])
             .args(["--warc", path.to_str().unwrap()])
+            .timeout(std::time::Duration::from_secs(30))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -249,5 +259,97 @@ fn an_unusable_warc_file_exits_2_before_any_request() {
         fs::read(&bad).unwrap(),
         b"not a warc file\n",
         "left as it was"
+    );
+}
+
+/// A body for `/KIND-SIZE`: `noise` (incompressible bytes) or `text`, SIZE bytes, the same on
+/// every call.
+fn made_body(name: &str) -> Vec<u8> {
+    let (kind, size) = name.split_once('-').unwrap();
+    let size: usize = size.parse().unwrap();
+    let mut state = size as u64 + 1;
+    (0..size)
+        .map(|i| match kind {
+            "noise" => {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            }
+            _ => b"Comic 3: every blocking_queue waits for I/O sooner or later.\n"[i % 61],
+        })
+        .collect()
+}
+
+/// The response records' payloads in `path`, by the last part of their URL.
+fn warc_payloads(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    flate2::read::MultiGzDecoder::new(&fs::read(path).unwrap()[..])
+        .read_to_end(&mut text)
+        .unwrap();
+    let find = |from: usize, what: &[u8]| {
+        from + text[from..]
+            .windows(what.len())
+            .position(|w| w == what)
+            .unwrap()
+    };
+    let mut payloads = std::collections::BTreeMap::new();
+    let mut at = 0;
+    while at < text.len() {
+        let fields_end = find(at, b"\r\n\r\n") + 4;
+        let fields = String::from_utf8_lossy(&text[at..fields_end]).into_owned();
+        let field = |name: &str| {
+            fields
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        let len: usize = field("Content-Length:").parse().unwrap();
+        let block = &text[fields_end..fields_end + len];
+        if fields.contains("WARC-Type: response") {
+            let name = field("WARC-Target-URI:")
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let body = block.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            payloads.insert(name, block[body..].to_vec());
+        }
+        at = fields_end + len + 4;
+    }
+    payloads
+}
+
+#[test]
+fn warc_stores_bodies_of_any_size_and_kind_intact() {
+    use axum::extract::Path;
+    let url = common::spawn_app(axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(|Path(name): Path<String>| async move { made_body(&name) }),
+    ));
+    // Under 64 KiB, over it, and spilled to a temp file (over 256 KiB), streamed in chunks.
+    let names = "noise-0,text-1,noise-1000,text-1000,noise-20000,noise-60000,text-65600,\
+                 noise-70000,text-70000,noise-300000,text-300000,noise-1000000,text-3000000";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("made.warc.gz");
+    gather()
+        .args(["fetch", &format!("{url}/{{name}}"), "--values", names, "-q"])
+        .args(["--warc", path.to_str().unwrap()])
+        .assert()
+        .success();
+    let check = warcio("check", &path);
+    assert!(!check.contains("digest fail"), "{check}");
+    let payloads = warc_payloads(&path);
+    assert_eq!(payloads.len(), 13);
+    for name in names.split(',') {
+        assert!(payloads[name] == made_body(name), "{name}: stored as sent");
+    }
+    assert_eq!(
+        dir.path().read_dir().unwrap().count(),
+        1,
+        "no temp file is left"
     );
 }

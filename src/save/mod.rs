@@ -9,6 +9,7 @@
 //! system without user xattrs, the validators' sidecar `.gather-validators` is there too
 //! (`sidecar.rs`); it is never an item.
 
+mod gzip;
 mod lines;
 mod naming;
 mod sidecar;
@@ -307,16 +308,19 @@ impl AtomicFile {
         if let Some(lines) = lines {
             let n = name.parse().map_err(io::Error::other)?;
             let head = head.unwrap_or_default();
-            let append = move |body: &[u8]| lines.append(n, &head, body);
             match spilled {
                 Some(temp) => {
                     let temp = temp.into_std().await?;
-                    let path = temp.path();
-                    tokio::task::spawn_blocking(move || append(&fs::read(path)?))
-                        .await
-                        .map_err(io::Error::other)??;
+                    tokio::task::spawn_blocking(move || {
+                        // Read from the start through a handle of its own; `temp` lives (and
+                        // so does its file) until the record is written.
+                        let body = fs::File::open(temp.path())?;
+                        lines.append_file(n, &head, body)
+                    })
+                    .await
+                    .map_err(io::Error::other)??;
                 }
-                None => append(&buffer)?,
+                None => lines.append(n, &head, &buffer)?,
             }
             return Ok(len);
         }

@@ -1,9 +1,10 @@
 //! What the single-file sinks (`--jsonl`, `--warc`) share: the record head, the bitset of
 //! items already recorded, the errors, and [`Sink`], which `OutputDir` routes commits to.
 //!
-//! Both keep the directory sink's contract: an item is recorded whole or not at all (one
-//! `write` of whole records to a file opened for appending), and a re-run cuts the partial
-//! record a killed run left last, notes which items (`n`) are recorded, and skips them.
+//! Both keep the directory sink's contract: an item is recorded whole or not at all (whole
+//! records appended under a lock, in one `write` unless WARC streams a large body), and a
+//! re-run cuts the partial record a killed run left last, notes which items (`n`) are
+//! recorded, and skips them.
 
 use std::fs;
 use std::io;
@@ -32,7 +33,7 @@ pub struct RecordHead {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// It cannot be opened, read, cut or written.
-    #[error("{flag} {}: {source}", .path.display())]
+    #[error("{flag} {}", .path.display())]
     Io {
         /// The option that named it: `--jsonl` or `--warc`.
         flag: &'static str,
@@ -56,17 +57,28 @@ pub enum SinkError {
 }
 
 /// Opens `path` to be read, then appended to; created if missing.
+///
+/// It must be a regular file: a re-run reads it back and cuts it. A pipe (`/dev/stdout` in a
+/// pipeline) would be read forever, waiting for what only this process could write, and a
+/// device cannot be cut.
 pub(super) fn open_append(flag: &'static str, path: &Path) -> Result<fs::File, SinkError> {
-    fs::OpenOptions::new()
+    let io_error = |source| SinkError::Io {
+        flag,
+        path: path.to_owned(),
+        source,
+    };
+    let file = fs::OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .open(path)
-        .map_err(|source| SinkError::Io {
-            flag,
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(io_error)?;
+    if !file.metadata().map_err(io_error)?.is_file() {
+        return Err(io_error(io::Error::other(
+            "not a regular file (a pipe or a device): a re-run reads the file back to resume",
+        )));
+    }
+    Ok(file)
 }
 
 /// The items recorded already, by `n`: flat memory (125 KB per million items).
@@ -113,6 +125,20 @@ impl Sink {
         match self {
             Sink::Lines(lines) => lines.append(n, head, body),
             Sink::Warc(warc) => warc.append(n, head, body),
+        }
+    }
+
+    /// Appends item `n`'s record(s) for a body too large to hold in memory, read from `body`
+    /// (a spilled temp file): WARC streams it; a JSON line holds it whole, as it must parse
+    /// it.
+    pub fn append_file(&self, n: u64, head: &RecordHead, mut body: fs::File) -> io::Result<()> {
+        match self {
+            Sink::Lines(lines) => {
+                let mut bytes = Vec::new();
+                io::Read::read_to_end(&mut body, &mut bytes)?;
+                lines.append(n, head, &bytes)
+            }
+            Sink::Warc(warc) => warc.append_file(n, head, body),
         }
     }
 

@@ -4,7 +4,9 @@
 //!
 //! The contract of every single-file sink (`sink.rs`): an item's two records are compressed
 //! first and then appended in one `write`, so a crash can leave at most one partial item, the
-//! last. Opening the file again reads it member by member, cuts the file after the last
+//! last. (A body spilled to a temp file, over 256 KiB, is not held whole: its response record
+//! is compressed into an unnamed temp file beside the WARC file and copied in after the
+//! request, under the same lock; a crash there too leaves only a partial last item.) Opening the file again reads it member by member, cuts the file after the last
 //! complete `response` (so a partial member goes, and so does a `request` whose `response` is
 //! the partial one), and notes the items recorded from the `WARC-Gather-N` header gather puts
 //! in each of its records.
@@ -16,16 +18,16 @@
 //! method and the (redacted) URL: request line and `Host`.
 
 use std::fs;
-use std::io::{self, BufRead, Read, Write};
-use std::path::Path;
+use std::io::{self, BufRead, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 use std::cell::RefCell;
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sha1::{Digest, Sha1};
 
+use super::gzip;
 use super::sink::{RecordHead, Recorded, SinkError, open_append};
 
 const FLAG: &str = "--warc";
@@ -40,6 +42,8 @@ const DROPPED: [&str; 3] = ["content-encoding", "transfer-encoding", "content-le
 #[derive(Debug)]
 pub struct Warc {
     file: Mutex<fs::File>,
+    /// Where large records are compressed before they are copied in: the file's directory.
+    dir: PathBuf,
     recorded: Recorded,
 }
 
@@ -65,8 +69,13 @@ impl Warc {
             file.write_all(&warcinfo(name.as_deref().unwrap_or("")))
                 .map_err(io_error)?;
         }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
         Ok(Self {
             file: Mutex::new(file),
+            dir,
             recorded: scan.recorded,
         })
     }
@@ -78,36 +87,243 @@ impl Warc {
 
     /// Appends item `n`'s request and response records, compressed first, in one write.
     pub fn append(&self, n: u64, head: &RecordHead, body: &[u8]) -> io::Result<()> {
-        let date = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let (request_id, response_id) = (record_id(), record_id());
-        let request = request_block(head);
-        let mut response = response_head(head, body.len());
-        let payload_digest = digest(&[body]);
-        let block_digest = digest(&[&response, body]);
-        response.extend_from_slice(body);
-        let mut out = Vec::with_capacity(response.len() / 2 + 1024);
-        let common = |kind: &str, id: &str, other: &str| {
-            format!(
-                "WARC-Type: {kind}\r\nWARC-Record-ID: {id}\r\nWARC-Date: {date}\r\n\
-                 WARC-Target-URI: {}\r\nWARC-Concurrent-To: {other}\r\n{N_HEADER}: {n}\r\n\
-                 Content-Type: application/http;msgtype={kind}\r\n",
-                head.url
-            )
-        };
-        let fields = format!(
-            "{}WARC-Block-Digest: {}\r\n",
-            common("request", &request_id, &response_id),
-            digest(&[&request])
-        );
-        member(&mut out, &fields, &request)?;
-        let fields = format!(
-            "{}WARC-Block-Digest: {block_digest}\r\nWARC-Payload-Digest: {payload_digest}\r\n",
-            common("response", &response_id, &request_id),
-        );
-        member(&mut out, &fields, &response)?;
-        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        (&*file).write_all(&out)
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::default();
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch { block, record, out } = scratch;
+            out.clear();
+            let ids = Ids::new();
+            request_member(out, record, block, &ids, head, n)?;
+
+            block.clear();
+            response_head(block, head, body.len());
+            record.clear();
+            fields(
+                record,
+                "response",
+                &ids.response,
+                &ids.request,
+                &ids.date,
+                head,
+                n,
+            );
+            digest_field(record, "WARC-Block-Digest", &[block, body]);
+            digest_field(record, "WARC-Payload-Digest", &[body]);
+            record_end(record, &[block, body]);
+            gzip::member(out, record)?;
+
+            let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let written = (&*file).write_all(out);
+            drop(file);
+            scratch.trim();
+            written
+        })
     }
+
+    /// Appends item `n`'s records, as [`append`](Self::append) does, for a body too large to
+    /// hold in memory, read from `body`: its digests are computed in one pass, the response
+    /// is compressed in another into an unnamed temp file beside the WARC file, which is then
+    /// copied in after the request, the file locked only for the copy. A crash during the
+    /// copy leaves a partial member, which the next run cuts.
+    pub fn append_file(&self, n: u64, head: &RecordHead, mut body: fs::File) -> io::Result<()> {
+        let len = body.metadata()?.len();
+        let mut block_head = Vec::new();
+        response_head(&mut block_head, head, len as usize);
+        let (mut payload, mut whole) = (Sha1::new(), Sha1::new());
+        whole.update(&block_head);
+        let mut chunk = vec![0; 256 * 1024];
+        let mut read = 0;
+        loop {
+            let got = body.read(&mut chunk)?;
+            if got == 0 {
+                break;
+            }
+            payload.update(&chunk[..got]);
+            whole.update(&chunk[..got]);
+            read += got as u64;
+        }
+        if read != len {
+            return Err(io::Error::other(format!(
+                "the body's temp file changed while read: {read} bytes of {len}"
+            )));
+        }
+        let ids = Ids::new();
+        let (mut request, mut record, mut block) = (Vec::new(), Vec::new(), Vec::new());
+        request_member(&mut request, &mut record, &mut block, &ids, head, n)?;
+        record.clear();
+        fields(
+            &mut record,
+            "response",
+            &ids.response,
+            &ids.request,
+            &ids.date,
+            head,
+            n,
+        );
+        for (name, sha) in [
+            ("WARC-Block-Digest", whole),
+            ("WARC-Payload-Digest", payload),
+        ] {
+            let mut base32 = [0; 32];
+            data_encoding::BASE32.encode_mut(&sha.finalize(), &mut base32);
+            record.extend_from_slice(name.as_bytes());
+            record.extend_from_slice(b": sha1:");
+            record.extend_from_slice(&base32);
+            record.extend_from_slice(b"\r\n");
+        }
+        let block_len = block_head.len() as u64 + len;
+        write!(record, "Content-Length: {block_len}\r\n\r\n")?;
+        record.extend_from_slice(&block_head);
+        body.seek(io::SeekFrom::Start(0))?;
+        let mut spool = tempfile::tempfile_in(&self.dir)?;
+        {
+            let mut writer = io::BufWriter::with_capacity(256 * 1024, &mut spool);
+            gzip::member_streamed(&mut writer, &record, &mut body.take(len), b"\r\n\r\n")?;
+            writer.flush()?;
+        }
+        spool.seek(io::SeekFrom::Start(0))?;
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        (&*file).write_all(&request)?;
+        io::copy(&mut spool, &mut &*file)?;
+        Ok(())
+    }
+}
+
+/// The record ids of an item's request and response, and their date.
+struct Ids {
+    request: String,
+    response: String,
+    date: String,
+}
+
+impl Ids {
+    fn new() -> Self {
+        Self {
+            request: record_id(),
+            response: record_id(),
+            date: warc_date(),
+        }
+    }
+}
+
+/// Appends item `n`'s request record to `out` as a gzip member, built in `record` and `block`.
+fn request_member(
+    out: &mut Vec<u8>,
+    record: &mut Vec<u8>,
+    block: &mut Vec<u8>,
+    ids: &Ids,
+    head: &RecordHead,
+    n: u64,
+) -> io::Result<()> {
+    block.clear();
+    request_block(block, head);
+    record.clear();
+    fields(
+        record,
+        "request",
+        &ids.request,
+        &ids.response,
+        &ids.date,
+        head,
+        n,
+    );
+    digest_field(record, "WARC-Block-Digest", &[block]);
+    record_end(record, &[block]);
+    gzip::member(out, record)
+}
+
+/// Buffers a thread reuses from item to item: the block being built, the record as text,
+/// and the item's two gzip members.
+#[derive(Default)]
+struct Scratch {
+    block: Vec<u8>,
+    record: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Scratch {
+    /// Buffers kept between items are at most this large: a large body's are let go.
+    const KEEP: usize = 1024 * 1024;
+
+    fn trim(&mut self) {
+        for buffer in [&mut self.block, &mut self.record, &mut self.out] {
+            if buffer.capacity() > Self::KEEP {
+                *buffer = Vec::new();
+            }
+        }
+    }
+}
+
+/// Starts a request or response record of item `n`: `WARC/1.1` and the fields both share.
+fn fields(
+    record: &mut Vec<u8>,
+    kind: &str,
+    id: &str,
+    other: &str,
+    date: &str,
+    head: &RecordHead,
+    n: u64,
+) {
+    for part in [
+        "WARC/1.1\r\nWARC-Type: ",
+        kind,
+        "\r\nWARC-Record-ID: ",
+        id,
+        "\r\nWARC-Date: ",
+        date,
+        "\r\nWARC-Target-URI: ",
+        &head.url,
+        "\r\nWARC-Concurrent-To: ",
+        other,
+        "\r\n",
+        N_HEADER,
+        ": ",
+    ] {
+        record.extend_from_slice(part.as_bytes());
+    }
+    write!(
+        record,
+        "{n}\r\nContent-Type: application/http;msgtype={kind}\r\n"
+    )
+    .expect("writing to memory");
+}
+
+/// A `name: sha1:…` field with the digest of `parts`.
+fn digest_field(record: &mut Vec<u8>, name: &str, parts: &[&[u8]]) {
+    record.extend_from_slice(name.as_bytes());
+    record.extend_from_slice(b": sha1:");
+    record.extend_from_slice(&sha1_base32(parts));
+    record.extend_from_slice(b"\r\n");
+}
+
+/// Ends a record: `Content-Length`, the block made of `parts`, and the two CRLFs after it.
+fn record_end(record: &mut Vec<u8>, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    write!(record, "Content-Length: {len}\r\n\r\n").expect("writing to memory");
+    record.reserve(len + 4);
+    for part in parts {
+        record.extend_from_slice(part);
+    }
+    record.extend_from_slice(b"\r\n\r\n");
+}
+
+/// `WARC-Date`, now, to the second: formatted once a second per thread.
+fn warc_date() -> String {
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = RefCell::default();
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|(last, text)| {
+        if *last != second || text.is_empty() {
+            *last = second;
+            *text = humantime::format_rfc3339_seconds(now).to_string();
+        }
+        text.clone()
+    })
 }
 
 /// What reading an existing file found.
@@ -235,40 +451,12 @@ impl<R: BufRead> BufRead for Counting<R> {
 
 /// Appends one record, `WARC/1.1`, `fields` (each ending in CRLF), `Content-Length`, the
 /// block and the two CRLFs that end a record, as one gzip member.
-///
-/// The deflate state is kept per thread and reset for each member: a new one per member (as
-/// `GzEncoder` makes) cost W3 a second of CPU in allocating and zeroing its tables.
 fn member(out: &mut Vec<u8>, fields: &str, block: &[u8]) -> io::Result<()> {
-    thread_local! {
-        static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
-    }
     let mut record = Vec::with_capacity(fields.len() + block.len() + 64);
-    write!(
-        record,
-        "WARC/1.1\r\n{fields}Content-Length: {}\r\n\r\n",
-        block.len()
-    )?;
-    record.extend_from_slice(block);
-    record.extend_from_slice(b"\r\n\r\n");
-    // The gzip header: deflate, no name or time, unknown OS.
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    DEFLATE.with_borrow_mut(|deflate| {
-        deflate.reset();
-        loop {
-            out.reserve(record.len() / 2 + 64);
-            let input = &record[deflate.total_in() as usize..];
-            match deflate.compress_vec(input, out, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(io::Error::other(e)),
-            }
-        }
-    })?;
-    let mut crc = Crc::new();
-    crc.update(&record);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(record.len() as u32).to_le_bytes());
-    Ok(())
+    record.extend_from_slice(b"WARC/1.1\r\n");
+    record.extend_from_slice(fields.as_bytes());
+    record_end(&mut record, &[block]);
+    gzip::member(out, &record)
 }
 
 /// The first record of a file: who wrote it.
@@ -290,80 +478,108 @@ fn warcinfo(file_name: &str) -> Vec<u8> {
 }
 
 /// The request as gather sent it, rebuilt: request line and `Host`.
-fn request_block(head: &RecordHead) -> Vec<u8> {
-    let (host, target) = match url::Url::parse(&head.url) {
-        Ok(url) => {
-            let host = match (url.host_str(), url.port()) {
-                (Some(host), Some(port)) => format!("{host}:{port}"),
-                (Some(host), None) => host.to_owned(),
-                (None, _) => String::new(),
-            };
-            let mut target = url.path().to_owned();
-            if let Some(query) = url.query() {
-                target.push('?');
-                target.push_str(query);
-            }
-            (host, target)
-        }
-        Err(_) => (String::new(), "/".to_owned()),
-    };
+fn request_block(block: &mut Vec<u8>, head: &RecordHead) {
+    let (host, target) = host_and_target(&head.url);
     let method = if head.method.is_empty() {
         "GET"
     } else {
         &head.method
     };
-    let version = if head.version.is_empty() {
+    for part in [
+        method,
+        " ",
+        target,
+        " ",
+        version(head),
+        "\r\nHost: ",
+        host,
+        "\r\n\r\n",
+    ] {
+        block.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// A URL's `host[:port]` (without userinfo) and its request target (path and query), read
+/// from the text: the URL is one `url` serialized (and perhaps redacted), so the path is
+/// there and a default port is not.
+fn host_and_target(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let target = target.split_once('#').map_or(target, |(target, _)| target);
+    (host, if target.is_empty() { "/" } else { target })
+}
+
+/// The response's HTTP version, `HTTP/1.1` if unknown.
+fn version(head: &RecordHead) -> &str {
+    if head.version.is_empty() {
         "HTTP/1.1"
     } else {
         &head.version
-    };
-    format!("{method} {target} {version}\r\nHost: {host}\r\n\r\n").into_bytes()
+    }
 }
 
 /// The status line and headers of the response as stored, up to the body.
-fn response_head(head: &RecordHead, body_len: usize) -> Vec<u8> {
+fn response_head(block: &mut Vec<u8>, head: &RecordHead, body_len: usize) {
     let reason = http::StatusCode::from_u16(head.status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
-    let version = if head.version.is_empty() {
-        "HTTP/1.1"
-    } else {
-        &head.version
-    };
-    let mut text = format!("{version} {} {reason}\r\n", head.status);
+    write!(block, "{} {} {reason}\r\n", version(head), head.status).expect("writing to memory");
     for (name, value) in &head.headers {
-        if !DROPPED.contains(&name.to_ascii_lowercase().as_str()) {
-            text.push_str(&format!("{name}: {value}\r\n"));
+        if !DROPPED
+            .iter()
+            .any(|dropped| name.eq_ignore_ascii_case(dropped))
+        {
+            for part in [name, ": ", value, "\r\n"] {
+                block.extend_from_slice(part.as_bytes());
+            }
         }
     }
-    text.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
-    text.into_bytes()
+    write!(block, "Content-Length: {body_len}\r\n\r\n").expect("writing to memory");
 }
 
 /// `sha1:` and the base32 of the SHA-1 of `parts`, as wget and warcio write digests.
+#[cfg(test)]
 fn digest(parts: &[&[u8]]) -> String {
+    let base32 = sha1_base32(parts);
+    format!(
+        "sha1:{}",
+        std::str::from_utf8(&base32).expect("base32 is ASCII")
+    )
+}
+
+/// The base32 of the SHA-1 of `parts`.
+fn sha1_base32(parts: &[&[u8]]) -> [u8; 32] {
     let mut sha = Sha1::new();
     for part in parts {
         sha.update(part);
     }
-    format!("sha1:{}", data_encoding::BASE32.encode(&sha.finalize()))
+    let mut base32 = [0; 32];
+    data_encoding::BASE32.encode_mut(&sha.finalize(), &mut base32);
+    base32
 }
 
 /// A new `<urn:uuid:…>`, a random (version 4) UUID.
 fn record_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "<urn:uuid:{}-{}-{}-{}-{}>",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    let mut id = String::with_capacity(47);
+    id.push_str("<urn:uuid:");
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id.push('>');
+    id
 }
 
 #[cfg(test)]
@@ -404,6 +620,33 @@ mod tests {
         );
         let id = record_id();
         assert!(id.starts_with("<urn:uuid:") && id.len() == 47, "{id}");
+    }
+
+    #[test]
+    fn host_and_target_are_read_as_url_reads_them() {
+        for text in [
+            "http://h:8/a?x=1",
+            "http://127.0.0.1:36441/3/info.0.json",
+            "https://example.com",
+            "https://user:***@example.com:8443/p/a%20b?q=%C3%A9&r#frag",
+            "http://***@[::1]:8080/?",
+            "http://xn--bcher-kva.example/",
+        ] {
+            let url = url::Url::parse(text).unwrap();
+            let host = match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str().unwrap()),
+                None => url.host_str().unwrap().to_owned(),
+            };
+            let target = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_owned(),
+            };
+            assert_eq!(
+                host_and_target(url.as_str()),
+                (host.as_str(), target.as_str()),
+                "{text}"
+            );
+        }
     }
 
     #[test]
