@@ -174,6 +174,14 @@ fn print_stdout(bytes: &[u8]) -> Result<Status, AppError> {
     }
 }
 
+/// Whether `record` failed because stdout, where `--jsonl -` writes, was closed.
+fn is_broken_pipe(record: &fetch::Record) -> bool {
+    matches!(
+        &record.outcome,
+        fetch::Outcome::Failed(fetch::ItemError::Save(e)) if e.kind() == io::ErrorKind::BrokenPipe
+    )
+}
+
 /// `gather summary merge`: reads every summary, then adds them up.
 fn run_merge(args: MergeArgs) -> Result<Status, AppError> {
     let mut summaries = Vec::with_capacity(args.files.len());
@@ -226,7 +234,18 @@ async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let mut har_entries = Vec::new();
     // Failures are kept for --json only, on disk: memory stays flat however many fail.
     let mut spool = json.then(FailureSpool::new);
+    let mut stdout_closed = false;
     let summary = fetch::fetch(config, &cancel, |record| {
+        if records_on_stdout && is_broken_pipe(record) {
+            // `--jsonl - | head`: whoever read the records has gone. Stop as on Ctrl-C, with
+            // one line rather than one per item still in flight.
+            if !stdout_closed {
+                stdout_closed = true;
+                progress.note("gather: stdout was closed; stopping");
+                cancel.cancel();
+            }
+            return;
+        }
         progress.observe(record);
         if har_path.is_some() {
             har_entries.extend(report::HarEntry::from_record(record, run_start));

@@ -66,6 +66,37 @@ fn jsonl_bodies_are_text_or_base64_and_stdout_works() {
 }
 
 #[test]
+fn jsonl_to_a_pipe_closed_early_stops_with_one_line() {
+    use std::io::{BufRead, BufReader, Read};
+    let server = TestServer::start(&[]);
+    let mut child = common::gather_std()
+        .args(["fetch", &server.comics(), "--ids", "1-5000", "--jsonl", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: one record read, then the pipe closed.
+    let mut records = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    records.read_line(&mut first).unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    drop(records);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    // Stopped as on Ctrl-C, said once; before, each of the other items failed with a line of
+    // its own ("saving failed: Broken pipe").
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(stderr.matches("stdout was closed").count(), 1, "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
+
+#[test]
 fn an_unusable_jsonl_file_exits_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");

@@ -112,6 +112,13 @@ impl Progress {
         }
     }
 
+    /// Prints `line` on stderr, above the bar.
+    pub fn note(&self, line: &str) {
+        self.bar.suspend(|| {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        });
+    }
+
     /// Takes in one finished item.
     pub fn observe(&self, record: &Record) {
         self.bar.inc(1);
