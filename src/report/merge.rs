@@ -38,9 +38,10 @@ const COUNTS: [&str; 7] = [
     "bytes",
 ];
 
-/// Counters that summaries from before their option existed lack, read there as 0:
-/// `unchanged` (304s under `--update`; without `--update` there are none).
-const COUNTS_SINCE: [&str; 1] = ["unchanged"];
+/// Counters that summaries from before they existed lack, read there as 0: `unchanged` (304s
+/// under `--update`; without `--update` there are none), `resent` (requests sent again at once
+/// after a stale keep-alive connection) and `received` (body bytes as they came, encoded).
+const COUNTS_SINCE: [&str; 3] = ["unchanged", "resent", "received"];
 
 /// One shard's summary, as read.
 #[derive(Debug, Clone)]
@@ -369,14 +370,17 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_adds_up_and_older_summaries_count_none() {
+    fn newer_counts_add_up_and_older_summaries_count_none() {
         let mut updated = summary(Some("1/2"), 3, 0, "", "");
         updated["unchanged"] = json!(7);
+        updated["resent"] = json!(2);
+        updated["received"] = json!(900);
         // Written before `--update` existed: no `unchanged` at all.
         let older = summary(Some("2/2"), 5, 0, "", "");
         assert!(older.get("unchanged").is_none());
         let merged = merge(vec![("a".into(), updated), ("b".into(), older)]).unwrap();
         assert_eq!((merged.total("ok"), merged.total("unchanged")), (8, 7));
+        assert_eq!((merged.total("resent"), merged.total("received")), (2, 900));
         assert!(merged.complete());
         let value = merged_json(&merged);
         assert_eq!(value["unchanged"], 7);
