@@ -88,7 +88,7 @@ impl OneDial {
 
     fn origin(&self, key: &str) -> Arc<Origin> {
         let mut origins = self.origins.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(origins.entry(key.to_owned()).or_default())
+        super::per_host(&mut origins, key.to_owned(), Origin::default)
     }
 
     /// Notes that a connection to `origin` (`scheme://host:port`, as [`url::Origin`] writes
@@ -302,6 +302,24 @@ mod tests {
             Some("http://127.0.0.1:8080")
         );
         assert_eq!(origin_of(&"no scheme"), None);
+    }
+
+    #[test]
+    fn origins_no_dial_uses_are_forgotten_past_the_limit() {
+        let dials = OneDial::new(8);
+        let in_use = dials.origin("http://busy:80");
+        in_use.open.store(3, Ordering::Relaxed);
+        for n in 0..3 * super::super::MAX_HOSTS {
+            dials.origin(&format!("http://host-{n}:80"));
+        }
+        let origins = dials.origins.lock().unwrap();
+        assert!(
+            origins.len() <= super::super::MAX_HOSTS,
+            "{} origins kept",
+            origins.len()
+        );
+        // One a dial still holds is kept, and what it knows.
+        assert_eq!(origins["http://busy:80"].open.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]

@@ -89,11 +89,7 @@ impl Limits {
                 );
                 let semaphore = {
                     let mut hosts = per_host.hosts.lock().unwrap_or_else(|e| e.into_inner());
-                    Arc::clone(
-                        hosts
-                            .entry(key)
-                            .or_insert_with(|| Arc::new(Semaphore::new(per_host.limit))),
-                    )
+                    super::per_host(&mut hosts, key, || Semaphore::new(per_host.limit))
                 };
                 // The semaphore is never closed, so acquiring cannot fail.
                 semaphore.acquire_owned().await.ok()
@@ -167,6 +163,30 @@ mod tests {
         let _b = limits.pass(&b).await;
         drop(held);
         let _a = limits.pass(&a).await;
+    }
+
+    #[tokio::test]
+    async fn hosts_are_forgotten_when_unused_but_a_busy_one_keeps_its_count() {
+        let limits = Limits::new(None, Some(1));
+        let busy: Url = "http://busy.test/".parse().unwrap();
+        let held = limits.pass(&busy).await;
+        for n in 0..3 * super::super::MAX_HOSTS {
+            let url: Url = format!("http://host-{n}.test/").parse().unwrap();
+            drop(limits.pass(&url).await);
+        }
+        let kept = limits
+            .per_host
+            .as_ref()
+            .unwrap()
+            .hosts
+            .lock()
+            .unwrap()
+            .len();
+        assert!(kept <= super::super::MAX_HOSTS, "{kept} hosts kept");
+        // The busy host's one slot is still taken.
+        let again = tokio::time::timeout(Duration::from_millis(50), limits.pass(&busy)).await;
+        assert!(again.is_err(), "busy.test is still full");
+        drop(held);
     }
 
     #[tokio::test]

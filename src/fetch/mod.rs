@@ -31,7 +31,10 @@ pub use request::{Netrc, Prepared, RequestArgs, RequestError, RequestSpec};
 pub use retry::RetryPolicy;
 pub use summary::{Failure, FailureSpool, Summary};
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -182,4 +185,23 @@ pub async fn fetch(
         cookies.save()?;
     }
     Ok(summary)
+}
+
+/// Hosts (or origins) whose state a client keeps before it forgets the unused ones: a URL list
+/// of a million hosts must not hold a million entries.
+const MAX_HOSTS: usize = 1024;
+
+/// The entry of `key` in `map`, made by `make` when missing; past [`MAX_HOSTS`] entries, the
+/// ones nothing else holds are dropped first. Only for state that is as good as new when
+/// nothing holds it (a semaphore with every permit back, a dial count at rest): forgetting it
+/// costs at most a little of what it had learned.
+fn per_host<K: Eq + Hash, V>(
+    map: &mut HashMap<K, Arc<V>>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> Arc<V> {
+    if map.len() >= MAX_HOSTS && !map.contains_key(&key) {
+        map.retain(|_, value| Arc::strong_count(value) > 1);
+    }
+    Arc::clone(map.entry(key).or_insert_with(|| Arc::new(make())))
 }
