@@ -52,6 +52,45 @@ fn jsonl_records_every_item_once_and_a_rerun_cuts_a_partial_record() {
 }
 
 #[test]
+fn a_file_of_another_jobs_records_skips_none_of_this_jobs_items() {
+    let server = TestServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["comics.jsonl", "comics.warc.gz"] {
+        let path = dir.path().join(file);
+        let flag = if file.ends_with(".jsonl") {
+            "--jsonl"
+        } else {
+            "--warc"
+        };
+        let run = |ids: &str| {
+            let run = gather()
+                .args(["fetch", &server.comics(), "--ids", ids, "--json", "-q"])
+                .args([flag, path.to_str().unwrap()])
+                .assert()
+                .success();
+            common::summary(&run.get_output().stdout)
+        };
+        let counts = |s: &Value| (s["ok"].as_u64(), s["skipped"].as_u64());
+        assert_eq!(counts(&run("400-403")), (Some(4), Some(0)));
+        // Items 1-4 again, of other ids: all fetched. Before, each was skipped as recorded,
+        // and comics 100-103 were never saved.
+        let other = run("100-103");
+        assert_eq!(counts(&other), (Some(4), Some(0)), "{file}: {other}");
+        // This job again: all recorded.
+        let again = run("100-103");
+        assert_eq!(counts(&again), (Some(0), Some(4)), "{file}: {again}");
+    }
+    let lines = records(&dir.path().join("comics.jsonl"));
+    let mut nums: Vec<u64> = lines
+        .iter()
+        .map(|r| r["body"]["num"].as_u64().unwrap())
+        .collect();
+    nums.sort_unstable();
+    assert_eq!(nums, [100, 101, 102, 103, 400, 401, 402, 403]);
+    warcio("check", &dir.path().join("comics.warc.gz"));
+}
+
+#[test]
 fn jsonl_bodies_are_text_or_base64_and_stdout_works() {
     let server = TestServer::start(&[]);
     let output = gather()

@@ -224,7 +224,7 @@ async fn fetch_entry(
     let name = out.file_name(&item);
     let mut timing = Timing::at(t0.elapsed());
     let mut exchanges = Vec::new();
-    let (outcome, attempts) = if out.should_skip(&name) {
+    let (outcome, attempts) = if out.should_skip(&name, &item.url) {
         (Outcome::Skipped, 0)
     } else {
         // Under `-c auto`, the item starts when the adaptive limit gives it a slot.

@@ -454,6 +454,7 @@ impl Fetcher {
     ) -> Result<Done, ItemError> {
         timing.sent = t0.elapsed();
         self.sent.fetch_add(1, Ordering::Relaxed);
+        let asked = url;
         let mut url = Cow::Borrowed(url);
         let mut prepared = prepared.map(Cow::Borrowed);
         let mut redirects = 0;
@@ -481,7 +482,7 @@ impl Fetcher {
             url = Cow::Owned(next);
         };
         timing.response = t0.elapsed();
-        let result = self.receive(response, out, name, t0, timing).await;
+        let result = self.receive(response, asked, out, name, t0, timing).await;
         if let Err(error) = &result
             && !matches!(error, ItemError::Status { .. } | ItemError::Invalid { .. })
         {
@@ -599,11 +600,12 @@ impl Fetcher {
         }
     }
 
-    /// Reads the body of `response` into a file saved as `name`, after every check passed;
-    /// returns its bytes saved and received.
+    /// Reads the body of `response` (to the request for `asked`, the item's URL) into a file
+    /// saved as `name`, after every check passed; returns its bytes saved and received.
     async fn receive(
         &self,
         mut response: reqwest::Response,
+        asked: &Url,
         out: &OutputDir,
         name: &str,
         t0: Instant,
@@ -636,6 +638,8 @@ impl Fetcher {
         });
         let head = out.wants_head().then(|| RecordHead {
             url: crate::redact::url(response.url().as_str()).into_owned(),
+            item_url: (response.url() != asked)
+                .then(|| crate::redact::url(asked.as_str()).into_owned()),
             status: status.as_u16(),
             version: format!("{:?}", response.version()),
             method: self.policy.request.method().as_str().to_owned(),

@@ -70,16 +70,22 @@ impl JsonLines {
                 break;
             }
             number += 1;
-            let n = serde_json::from_slice::<Value>(&line)
-                .map_err(|e| e.to_string())
-                .and_then(|record| record["n"].as_u64().ok_or_else(|| "no `n`".to_owned()))
-                .map_err(|reason| SinkError::NotARecord {
-                    flag: FLAG,
-                    path: path.to_owned(),
-                    at: format!("line {number}"),
-                    reason,
-                })?;
-            recorded.mark(n);
+            let record = serde_json::from_slice::<Value>(&line).map_err(|e| e.to_string());
+            let item = record.and_then(|record| {
+                let n = record["n"].as_u64().ok_or("no `n`")?;
+                // The item's own URL: `item_url` when redirects led elsewhere, else `url`.
+                let url = record["item_url"]
+                    .as_str()
+                    .or_else(|| record["url"].as_str());
+                Ok((n, url.unwrap_or_default().to_owned()))
+            });
+            let (n, url) = item.map_err(|reason: String| SinkError::NotARecord {
+                flag: FLAG,
+                path: path.to_owned(),
+                at: format!("line {number}"),
+                reason,
+            })?;
+            recorded.mark(n, &url);
             whole += read as u64;
         }
         // A line without its newline is the record a killed run was writing: cut off.
@@ -90,9 +96,14 @@ impl JsonLines {
         })
     }
 
-    /// Whether item `n` is recorded already.
-    pub fn contains(&self, n: u64) -> bool {
-        self.recorded.contains(n)
+    /// Whether item `n`, fetched from `url` (redacted), is recorded already.
+    pub fn contains(&self, n: u64, url: &str) -> bool {
+        self.recorded.contains(n, url)
+    }
+
+    /// Whether the file held no record when it was opened.
+    pub fn is_empty(&self) -> bool {
+        self.recorded.is_empty()
     }
 
     /// Appends item `n`'s record, in one write.
@@ -117,6 +128,9 @@ fn record(n: u64, head: &RecordHead, body: &[u8]) -> Value {
         "status": head.status,
         "headers": headers,
     });
+    if let Some(item_url) = &head.item_url {
+        record["item_url"] = Value::String(item_url.clone());
+    }
     let (body, encoding) = match serde_json::from_slice::<Value>(body) {
         Ok(value) => (value, None),
         Err(_) => match std::str::from_utf8(body) {
@@ -158,7 +172,9 @@ mod tests {
         )
         .unwrap();
         let lines = JsonLines::open(&path).unwrap();
-        assert!(lines.contains(3) && lines.contains(70) && !lines.contains(5));
+        // Records without a URL are noted under none; another URL is another item.
+        assert!(lines.contains(3, "") && lines.contains(70, "") && !lines.contains(5, ""));
+        assert!(!lines.contains(3, "http://elsewhere/3"));
         lines.append(5, &RecordHead::default(), b"[]").unwrap();
         drop(lines);
         let text = fs::read_to_string(&path).unwrap();

@@ -16,8 +16,11 @@ use super::warc::Warc;
 /// What a record says besides its body.
 #[derive(Debug, Clone, Default)]
 pub struct RecordHead {
-    /// The URL, redacted.
+    /// The URL, redacted: the one that answered, after any redirects.
     pub url: String,
+    /// The item's own URL, redacted, when redirects led elsewhere (`url`): what a re-run
+    /// compares to tell the item is recorded.
+    pub item_url: Option<String>,
     /// The HTTP status.
     pub status: u16,
     /// The HTTP version of the response, as `HTTP/1.1`.
@@ -81,25 +84,42 @@ pub(super) fn open_append(flag: &'static str, path: &Path) -> Result<fs::File, S
     Ok(file)
 }
 
-/// The items recorded already, by `n`: flat memory (125 KB per million items).
+/// The items recorded already: for each `n`, a fingerprint of its item's URL (0: not recorded),
+/// so that a file written by another job (other ids, another template) is not taken for this
+/// one's. Flat memory: 4 MB per million items.
 #[derive(Debug, Default)]
-pub(super) struct Recorded(Vec<u64>);
+pub(super) struct Recorded(Vec<u32>);
 
 impl Recorded {
-    /// Notes item `n`.
-    pub(super) fn mark(&mut self, n: u64) {
-        let word = (n / 64) as usize;
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
+    /// Notes item `n`, fetched from `url` (redacted, as recorded).
+    pub(super) fn mark(&mut self, n: u64, url: &str) {
+        let Ok(n) = usize::try_from(n) else { return };
+        if self.0.len() <= n {
+            self.0.resize(n + 1, 0);
         }
-        self.0[word] |= 1 << (n % 64);
+        self.0[n] = fingerprint(url);
     }
 
-    /// Whether item `n` is noted.
-    pub(super) fn contains(&self, n: u64) -> bool {
-        let (word, bit) = ((n / 64) as usize, n % 64);
-        self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    /// Whether item `n`, fetched from `url` (redacted), is noted.
+    pub(super) fn contains(&self, n: u64, url: &str) -> bool {
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| self.0.get(n))
+            .is_some_and(|&seen| seen != 0 && seen == fingerprint(url))
     }
+
+    /// Whether nothing is noted.
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A URL's fingerprint: 32 bits of a hash, never 0.
+fn fingerprint(url: &str) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    url.hash(&mut hasher);
+    (hasher.finish() as u32) | 1
 }
 
 /// A single-file sink: records go there instead of a file per item, keyed by `n`.
@@ -112,11 +132,19 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Whether item `n` is recorded already.
-    pub fn contains(&self, n: u64) -> bool {
+    /// Whether item `n`, fetched from `url` (redacted), is recorded already.
+    pub fn contains(&self, n: u64, url: &str) -> bool {
         match self {
-            Sink::Lines(lines) => lines.contains(n),
-            Sink::Warc(warc) => warc.contains(n),
+            Sink::Lines(lines) => lines.contains(n, url),
+            Sink::Warc(warc) => warc.contains(n, url),
+        }
+    }
+
+    /// Whether the file held no record when it was opened.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Sink::Lines(lines) => lines.is_empty(),
+            Sink::Warc(warc) => warc.is_empty(),
         }
     }
 
@@ -165,11 +193,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recorded_notes_items_across_words() {
+    fn recorded_notes_items_with_their_urls() {
         let mut recorded = Recorded::default();
-        recorded.mark(3);
-        recorded.mark(70);
-        assert!(recorded.contains(3) && recorded.contains(70));
-        assert!(!recorded.contains(5) && !recorded.contains(1_000_000));
+        recorded.mark(3, "http://a/3");
+        recorded.mark(70, "http://a/70");
+        assert!(recorded.contains(3, "http://a/3") && recorded.contains(70, "http://a/70"));
+        // Another job's item 3.
+        assert!(!recorded.contains(3, "http://b/3"));
+        assert!(!recorded.contains(5, "http://a/5") && !recorded.contains(1_000_000, "x"));
     }
 }

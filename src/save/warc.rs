@@ -35,6 +35,9 @@ const FLAG: &str = "--warc";
 /// The header naming the item a record belongs to, so that a re-run can skip it.
 const N_HEADER: &str = "WARC-Gather-N";
 
+/// The field naming the item's own URL in a record whose `WARC-Target-URI` a redirect led to.
+const ITEM_HEADER: &str = "WARC-Gather-Item-URI";
+
 /// Response headers not stored: the body is stored decoded and whole.
 const DROPPED: [&str; 3] = ["content-encoding", "transfer-encoding", "content-length"];
 
@@ -80,9 +83,14 @@ impl Warc {
         })
     }
 
-    /// Whether item `n` is recorded already.
-    pub fn contains(&self, n: u64) -> bool {
-        self.recorded.contains(n)
+    /// Whether item `n`, fetched from `url` (redacted), is recorded already.
+    pub fn contains(&self, n: u64, url: &str) -> bool {
+        self.recorded.contains(n, url)
+    }
+
+    /// Whether the file held no record when it was opened.
+    pub fn is_empty(&self) -> bool {
+        self.recorded.is_empty()
     }
 
     /// Appends item `n`'s request and response records, compressed first, in one write.
@@ -287,6 +295,11 @@ fn fields(
         "{n}\r\nContent-Type: application/http;msgtype={kind}\r\n"
     )
     .expect("writing to memory");
+    if let Some(item_url) = &head.item_url {
+        for part in [ITEM_HEADER, ": ", item_url, "\r\n"] {
+            record.extend_from_slice(part.as_bytes());
+        }
+    }
 }
 
 /// A `name: sha1:…` field with the digest of `parts`.
@@ -376,7 +389,9 @@ fn scan(file: &fs::File) -> Result<Scan, (u64, String)> {
         match (field("WARC-Type"), n) {
             (Some("request"), Some(Ok(_))) => {}
             (Some("response"), Some(Ok(n))) => {
-                recorded.mark(n);
+                // The item's own URL: where redirects led elsewhere, its own field says it.
+                let url = field(ITEM_HEADER).or_else(|| field("WARC-Target-URI"));
+                recorded.mark(n, url.unwrap_or_default());
                 whole = reader.at;
             }
             (Some("warcinfo"), _) => whole = reader.at,
@@ -589,6 +604,7 @@ mod tests {
     fn head(url: &str) -> RecordHead {
         RecordHead {
             url: url.to_owned(),
+            item_url: None,
             status: 200,
             version: "HTTP/1.1".to_owned(),
             method: "GET".to_owned(),
@@ -692,7 +708,15 @@ mod tests {
         file.write_all(&tail[..request_len + 20]).unwrap();
         drop(file);
         let warc = Warc::open(&path).unwrap();
-        assert!(warc.contains(3) && warc.contains(70) && !warc.contains(5));
+        assert!(warc.contains(3, "http://h:8/a?x=1") && warc.contains(70, "http://h:8/b"));
+        assert!(
+            !warc.contains(5, "http://h:8/c"),
+            "the cut item is not recorded"
+        );
+        assert!(
+            !warc.contains(3, "http://h:8/b"),
+            "another URL is another job's item"
+        );
         assert_eq!(
             fs::metadata(&path).unwrap().len(),
             whole,
