@@ -109,7 +109,16 @@ fn jsonl_to_a_pipe_closed_early_stops_with_one_line() {
     use std::io::{BufRead, BufReader, Read};
     let server = TestServer::start(&[]);
     let mut child = common::gather_std()
-        .args(["fetch", &server.comics(), "--ids", "1-5000", "--jsonl", "-"])
+        .args([
+            "fetch",
+            &server.comics(),
+            "--ids",
+            "1-5000",
+            "--jsonl",
+            "-",
+            "-c",
+            "64",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -133,6 +142,17 @@ fn jsonl_to_a_pipe_closed_early_stops_with_one_line() {
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_eq!(stderr.matches("stdout was closed").count(), 1, "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    // It stops there and then: no item starts after the first record that found the pipe
+    // closed, so only those in flight (at most -c 64) fail with it. Before, the stop waited
+    // for the records to come back to the caller (every 50 ms), and hundreds to thousands
+    // more items were fetched and failed meanwhile.
+    let failed: u64 = stderr
+        .lines()
+        .find_map(|line| line.split(" saved, ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a summary line: {stderr}"));
+    assert!(failed <= 64, "{failed} items failed after the pipe closed");
 }
 
 #[test]

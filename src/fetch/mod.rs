@@ -164,6 +164,8 @@ pub async fn fetch(
     )
     .await?;
     let lines = config.jsonl.as_deref().map(JsonLines::open).transpose()?;
+    // Records going to a pipe whose reader has gone stop the run there and then.
+    let lines = lines.map(|lines| lines.stop_when_closed(cancel.clone()));
     let warc = config.warc.as_deref().map(Warc::open).transpose()?;
     let mut out = OutputDir::open_with(&config.out, naming, config.force, config.update)?;
     if let Some(lines) = lines {

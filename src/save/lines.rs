@@ -12,6 +12,8 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use tokio_util::sync::CancellationToken;
+
 use super::sink::{RecordHead, Recorded, SinkError, open_append};
 
 const FLAG: &str = "--jsonl";
@@ -21,6 +23,9 @@ const FLAG: &str = "--jsonl";
 pub struct JsonLines {
     out: Mutex<Out>,
     recorded: Recorded,
+    /// Cancelled when stdout's reader has gone (`--jsonl - | head`), so that the run stops
+    /// at once rather than when its records come back to the caller.
+    stop: Option<CancellationToken>,
 }
 
 #[derive(Debug)]
@@ -50,6 +55,7 @@ impl JsonLines {
             return Ok(Self {
                 out: Mutex::new(Out::Stdout(io::stdout())),
                 recorded: Recorded::default(),
+                stop: None,
             });
         }
         let io_error = |source| SinkError::Io {
@@ -93,7 +99,17 @@ impl JsonLines {
         Ok(Self {
             out: Mutex::new(Out::File(file)),
             recorded,
+            stop: None,
         })
+    }
+
+    /// These lines, cancelling `stop` when they cannot be written because the reader of the
+    /// pipe they go to has gone.
+    pub fn stop_when_closed(self, stop: CancellationToken) -> Self {
+        Self {
+            stop: Some(stop),
+            ..self
+        }
     }
 
     /// Whether item `n`, fetched from `url` (redacted), is recorded already.
@@ -111,7 +127,13 @@ impl JsonLines {
         let mut line = serde_json::to_vec(&record(n, head, body)).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.write_line(&line)
+        let written = out.write_line(&line);
+        if let (Err(e), Some(stop)) = (&written, &self.stop)
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            stop.cancel();
+        }
+        written
     }
 }
 
