@@ -213,8 +213,9 @@ fn run_merge(args: MergeArgs) -> Result<Status, AppError> {
 async fn run_fetch(args: FetchArgs) -> Result<Status, AppError> {
     let (json, quiet, har_path, fail_exit) =
         (args.json, args.quiet, args.har.clone(), args.fail_exit);
-    // `--jsonl -` owns stdout: the summary goes to stderr.
-    let records_on_stdout = args.jsonl.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    // `--jsonl -` owns stdout, and so does a `--jsonl`/`--warc` file stdout is redirected to
+    // (`--jsonl /dev/stdout > out.jsonl`): the summary goes to stderr, not over the records.
+    let records_on_stdout = args.records_on_stdout().is_some();
     let mut config = args.into_config()?;
     let control = config.control.clone();
     let shard = config.shard;

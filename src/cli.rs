@@ -1105,9 +1105,18 @@ pub enum ConfigError {
     /// `--spawn-sleep` is not one positive duration.
     #[error("--spawn-sleep `{0}`: give one duration above zero, e.g. 10s")]
     SpawnSleep(String),
-    /// `--json` and `--jsonl -` would both write to stdout.
-    #[error("--json and --jsonl - would both write to stdout: give --jsonl a file")]
-    TwoOnStdout,
+    /// `--json` and records on stdout (`--jsonl -`, or a `--jsonl`/`--warc` file that is
+    /// where stdout goes) would both write to stdout.
+    #[error(
+        "--json and {flag} {} would both write to stdout: give {flag} a file other than stdout",
+        path.display()
+    )]
+    TwoOnStdout {
+        /// `--jsonl` or `--warc`.
+        flag: &'static str,
+        /// Its value.
+        path: PathBuf,
+    },
     /// `--warc -`: WARC goes to a file, which a re-run can read back.
     #[error(
         "--warc -: WARC is written to a file (a re-run reads it back to resume, readers seek \
@@ -1172,6 +1181,23 @@ fn lesson_scale(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Whether `path` is stdout: `-`, or the file fd 1 is open on (same device and inode).
+fn is_stdout(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    if path.as_os_str() == "-" {
+        return true;
+    }
+    let stdout = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata());
+    match (std::fs::metadata(path), stdout) {
+        (Ok(path), Ok(stdout)) => (path.dev(), path.ino()) == (stdout.dev(), stdout.ino()),
+        _ => false,
+    }
+}
+
 fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
     duration::parse(text).map_err(|source| ConfigError::Duration { option, source })
 }
@@ -1205,8 +1231,21 @@ fn lab_delay(option: &'static str, text: &str) -> Result<Latency, ConfigError> {
 }
 
 impl FetchArgs {
+    /// The `--jsonl` or `--warc` file that is stdout, if either is: `--jsonl -`, or a path to
+    /// the very file stdout writes to (`--jsonl /dev/stdout > out.jsonl`). Records then own
+    /// stdout, and the summary must go elsewhere: printed on stdout, it would overwrite them.
+    pub fn records_on_stdout(&self) -> Option<(&'static str, &Path)> {
+        [("--jsonl", &self.jsonl), ("--warc", &self.warc)]
+            .into_iter()
+            .find_map(|(flag, path)| Some((flag, path.as_deref()?)))
+            .filter(|(_, path)| is_stdout(path))
+    }
+
     /// Checks the arguments and builds the fetch config.
     pub fn into_config(self) -> Result<FetchConfig, ConfigError> {
+        let records_on_stdout = self
+            .records_on_stdout()
+            .map(|(flag, path)| (flag, path.to_owned()));
         let source = match (self.input, self.template) {
             (Some(path), _) if path.as_os_str() == "-" => Source::List(ListSource::Stdin),
             (Some(path), _) => Source::List(ListSource::File(path)),
@@ -1261,15 +1300,16 @@ impl FetchArgs {
                 (max, Some(std::sync::Arc::new(control)))
             }
         };
-        if self.json && self.jsonl.as_deref() == Some(Path::new("-")) {
-            return Err(ConfigError::TwoOnStdout);
-        }
         if self.warc.as_deref() == Some(Path::new("-")) {
             return Err(ConfigError::WarcToStdout);
         }
+        if let Some((flag, path)) = records_on_stdout.clone().filter(|_| self.json) {
+            return Err(ConfigError::TwoOnStdout { flag, path });
+        }
         let out = match (self.out, self.jsonl.as_ref().or(self.warc.as_ref())) {
             (Some(out), _) => out,
-            (None, Some(sink)) if sink.as_os_str() != "-" => sink
+            // Not `/dev` for `--jsonl /dev/stdout`: large bodies' temp files go to the temp dir.
+            (None, Some(sink)) if records_on_stdout.is_none() => sink
                 .parent()
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .map_or_else(|| PathBuf::from("."), Path::to_owned),

@@ -3,6 +3,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 use common::{TestServer, gather};
 use serde_json::Value;
@@ -102,6 +103,79 @@ fn jsonl_bodies_are_text_or_base64_and_stdout_works() {
     let record: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(record["body"].as_str().unwrap().contains("Yash"));
     assert!(record.get("encoding").is_none());
+}
+
+/// `gather fetch COMICS --ids 1-N FLAG /dev/stdout > FILE`, without `-q`: stdout is FILE
+/// itself. Returns the run's stderr, after asserting that it succeeded.
+fn fetch_into_redirected_stdout(server: &TestServer, ids: &str, flag: &str, file: &Path) -> String {
+    let output = common::gather_std()
+        .args(["fetch", &server.comics(), "--ids", ids, flag, "/dev/stdout"])
+        .stdout(fs::File::create(file).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn records_to_dev_stdout_redirected_to_a_file_keep_the_summary_out_of_it() {
+    let server = TestServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // Printed on stdout, the summary would land at offset 0 of the file, over the first record.
+    let path = dir.path().join("comics.jsonl");
+    let stderr = fetch_into_redirected_stdout(&server, "1-20", "--jsonl", &path);
+    assert!(
+        stderr.contains("20 saved"),
+        "the summary is on stderr: {stderr}"
+    );
+    let mut ns: Vec<u64> = records(&path)
+        .iter()
+        .map(|r| r["n"].as_u64().unwrap())
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(
+        ns,
+        (1..=20).collect::<Vec<_>>(),
+        "nothing but the 20 records"
+    );
+
+    let path = dir.path().join("comics.warc.gz");
+    let stderr = fetch_into_redirected_stdout(&server, "1-20", "--warc", &path);
+    assert!(
+        stderr.contains("20 saved"),
+        "the summary is on stderr: {stderr}"
+    );
+    let check = warcio("check", &path);
+    assert!(!check.contains("digest fail"), "{check}");
+    assert_eq!(warc_items(&path), (1..=20).collect::<Vec<u64>>());
+
+    // `--json` would put its summary there too: refused, as with `--jsonl -`.
+    for flag in ["--jsonl", "--warc"] {
+        let path = dir.path().join("refused");
+        let output = common::gather_std()
+            .args([
+                "fetch",
+                &server.comics(),
+                "--ids",
+                "1",
+                "--json",
+                flag,
+                "/dev/stdout",
+            ])
+            .stdout(fs::File::create(&path).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "--json and {flag} /dev/stdout would both write to stdout"
+            )),
+            "{stderr}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"", "{flag}: nothing written");
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -227,6 +228,52 @@ fn update_against_gather_serve_gets_304s() {
 
 /// The sidecar's name in the output directory.
 const SIDECAR: &str = ".gather-validators";
+
+#[test]
+fn with_xattrs_a_file_edited_on_disk_is_fetched_again_not_kept() {
+    let server = common::TestServer::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let update = ["--update"];
+    assert_eq!(
+        counts(&comics(&server, "1-6", &update, out.path())),
+        [6, 0, 0]
+    );
+    assert!(
+        !out.path().join(SIDECAR).exists(),
+        "the temp dir's file system takes user xattrs: the validators are on the files"
+    );
+    // 2.json: appended to (`echo x >> 2.json`), its xattrs, ETag and all, still on it.
+    // 4.json: other bytes of the same size, with another modification time.
+    let two = out.path().join("2.json");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&two)
+        .unwrap()
+        .write_all(b"x\n")
+        .unwrap();
+    let four = out.path().join("4.json");
+    let modified = fs::metadata(&four).unwrap().modified().unwrap();
+    fs::write(&four, common::comic(4).to_uppercase()).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&four)
+        .unwrap()
+        .set_modified(modified - Duration::from_secs(3600))
+        .unwrap();
+
+    let again = comics(&server, "1-6", &update, out.path());
+    assert_eq!(counts(&again), [2, 4, 0], "{again}");
+    assert_eq!(again["requests"], 6);
+    for id in 1..=6 {
+        assert_eq!(
+            fs::read_to_string(out.path().join(format!("{id}.json"))).unwrap(),
+            common::comic(id),
+            "{id}.json is the server's again"
+        );
+    }
+    let third = comics(&server, "1-6", &update, out.path());
+    assert_eq!(counts(&third), [0, 6, 0], "{third}");
+}
 
 /// A fresh ramfs, a real file system without user xattrs, mounted on a temp dir for one test
 /// and unmounted on drop. None (the test is skipped) when not root.

@@ -79,7 +79,8 @@ impl Merged {
             .collect()
     }
 
-    /// Shards given more than once (a re-run's summary beside the first one's).
+    /// Shards given more than once (a re-run's summary beside the first one's): only the first
+    /// summary given of each counts in the totals and failures.
     pub fn repeated(&self) -> Vec<u64> {
         let mut seen = BTreeMap::<u64, usize>::new();
         for (k, _) in self.parts.iter().filter_map(|p| p.shard) {
@@ -146,11 +147,12 @@ pub fn merge(summaries: Vec<(String, Value)>) -> Result<Merged, MergeError> {
             file: file.clone(),
             what: what.to_owned(),
         };
+        let mut counts = Vec::with_capacity(COUNTS.len() + COUNTS_SINCE.len());
         for name in COUNTS {
             let n = value[name]
                 .as_u64()
                 .ok_or_else(|| not_a_summary(&format!("no `{name}` count")))?;
-            *totals.entry(name).or_insert(0) += n;
+            counts.push((name, n));
         }
         for name in COUNTS_SINCE {
             let n = match &value[name] {
@@ -159,7 +161,7 @@ pub fn merge(summaries: Vec<(String, Value)>) -> Result<Merged, MergeError> {
                     .as_u64()
                     .ok_or_else(|| not_a_summary(&format!("a `{name}` count of {count}")))?,
             };
-            *totals.entry(name).or_insert(0) += n;
+            counts.push((name, n));
         }
         let shard = match &value["shard"] {
             Value::Null => None,
@@ -187,10 +189,23 @@ pub fn merge(summaries: Vec<(String, Value)>) -> Result<Merged, MergeError> {
                 .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
         };
         let (started, finished) = (time("started_at"), time("finished_at"));
-        for failure in value["failures"].as_array().into_iter().flatten() {
-            let mut failure = failure.clone();
-            failure["shard"] = value["shard"].clone();
-            failures.push(failure);
+        // A shard given again (the same file twice, or a re-run's summary beside the first
+        // one's) is listed and flagged as repeated, but only the first one given counts: its
+        // items are the same items, and adding both would count them twice.
+        let repeat = shard.is_some_and(|(k, _)| {
+            parts
+                .iter()
+                .any(|p: &Part| p.shard.is_some_and(|(pk, _)| pk == k))
+        });
+        if !repeat {
+            for (name, n) in counts {
+                *totals.entry(name).or_insert(0) += n;
+            }
+            for failure in value["failures"].as_array().into_iter().flatten() {
+                let mut failure = failure.clone();
+                failure["shard"] = value["shard"].clone();
+                failures.push(failure);
+            }
         }
         parts.push(Part {
             file,
@@ -265,7 +280,7 @@ pub fn merged_text(merged: &Merged) -> String {
     }
     if !merged.repeated().is_empty() {
         text.push_str(&format!(
-            "given more than once: {}\n",
+            "given more than once: {} (counted once, as first given)\n",
             list(&merged.repeated())
         ));
     }
@@ -418,5 +433,42 @@ mod tests {
         ));
         let twice = merge(vec![("a".into(), one.clone()), ("b".into(), one)]).unwrap();
         assert_eq!(twice.repeated(), vec![1]);
+    }
+
+    #[test]
+    fn a_shard_given_twice_counts_once_and_is_flagged() {
+        let first = summary(Some("1/3"), 9, 1, "", "");
+        let rerun = summary(Some("1/3"), 10, 0, "", "");
+        let third = summary(Some("3/3"), 5, 2, "", "");
+        for (given, ok, failed) in [
+            // `merge res_1.json res_1.json res_3.json`: the same file twice.
+            (vec![first.clone(), first.clone(), third.clone()], 14, 3),
+            // A re-run's summary after the first one's: the first given counts.
+            (vec![first.clone(), third.clone(), rerun.clone()], 14, 3),
+            (vec![rerun, first, third], 15, 2),
+        ] {
+            let files = given.into_iter().enumerate();
+            let merged = merge(files.map(|(i, v)| (format!("res_{i}.json"), v)).collect()).unwrap();
+            assert_eq!((merged.total("ok"), merged.total("failed")), (ok, failed));
+            assert_eq!(merged.total("requests"), ok + failed);
+            assert_eq!(merged.total("bytes"), ok * 100);
+            assert_eq!(merged.repeated(), vec![1]);
+            assert!(!merged.complete());
+            let value = merged_json(&merged);
+            assert_eq!(value["failures"].as_array().unwrap().len() as u64, failed);
+            assert_eq!(
+                value["summaries"].as_array().unwrap().len(),
+                3,
+                "all listed"
+            );
+            let text = merged_text(&merged);
+            assert!(
+                text.starts_with(&format!(
+                    "3 summaries of 3 shards: {ok} saved, {failed} failed"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("given more than once: 1/3"), "{text}");
+        }
     }
 }

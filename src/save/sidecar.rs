@@ -72,6 +72,15 @@ impl Stamp {
             inode: metadata.ino(),
         }
     }
+
+    /// The part of the stamp a file keeps from its temp file to its name, as text: its size
+    /// and mtime (`SIZE SECONDS.NANOSECONDS`). Linking or renaming the file, or setting an
+    /// xattr on it, changes its ctime; its inode goes with its xattrs. This is what the
+    /// validators kept as xattrs are checked against (`validators.rs`).
+    pub(super) fn content(&self) -> String {
+        let (size, (seconds, nanos)) = (self.size, self.mtime);
+        format!("{size} {seconds}.{nanos:09}")
+    }
 }
 
 /// One line, parsed.

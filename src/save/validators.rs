@@ -3,7 +3,11 @@
 //! the file system has no user xattrs, in the output directory's sidecar (`sidecar.rs`).
 //!
 //! Xattrs are set on the temp file before it gets its name, so a file and its validators appear
-//! together or not at all: a crash can never leave validators that describe other content. A
+//! together or not at all: a crash can never leave validators that describe other content.
+//! With them goes `user.gather.stamp`, the file's size and mtime once its body is written, and
+//! they are trusted only while the file still has both: a file edited since (its xattrs stay)
+//! is fetched again, not kept on a 304. (What that cannot see: an edit of the same size within
+//! the same mtime tick, or one whose mtime was set back.) A
 //! sidecar entry is written after the link, with what the file then is (size, times, inode),
 //! and trusted only while the file still is exactly that. Which of the two a run uses is
 //! probed once, on a temp file in the output directory ([`Store::open`]).
@@ -16,11 +20,13 @@ use std::path::Path;
 
 use rustix::fs::XattrFlags;
 
-use super::sidecar::Sidecar;
+use super::sidecar::{Sidecar, Stamp};
 use super::temp::TempDir;
 
 const ETAG: &str = "user.gather.etag";
 const LAST_MODIFIED: &str = "user.gather.last-modified";
+/// The file's size and mtime when the validators were set ([`Stamp::content`]).
+const STAMP: &str = "user.gather.stamp";
 /// Set on a temp file to learn whether the output directory takes user xattrs.
 const PROBE: &str = "user.gather.probe";
 
@@ -39,24 +45,35 @@ impl Validators {
         self.etag.is_none() && self.last_modified.is_none()
     }
 
-    /// The validators stored on the file at `path` (empty if it has none, or no xattrs).
-    pub fn read(path: &Path) -> Self {
+    /// The validators stored on the file at `path`, whose `lstat` is `metadata`: empty if it
+    /// has none, no xattrs, or a size or mtime other than when they were stored (an edit).
+    pub fn read(path: &Path, metadata: &fs::Metadata) -> Self {
         let get = |name: &str| {
             let mut buffer = vec![0u8; 1024];
             let len = rustix::fs::getxattr(path, name, &mut buffer).ok()?;
             buffer.truncate(len);
             String::from_utf8(buffer).ok()
         };
+        if get(STAMP) != Some(Stamp::of(metadata).content()) {
+            return Self::default();
+        }
         Self {
             etag: get(ETAG),
             last_modified: get(LAST_MODIFIED),
         }
     }
 
-    /// Stores these validators on `file`. A file system without user xattrs stores nothing
-    /// (the file is then fetched again in full next time); other errors are errors.
+    /// Stores these validators on `file`, whose body is written whole, with its stamp. A file
+    /// system without user xattrs stores nothing (the file is then fetched again in full next
+    /// time); other errors are errors.
     pub(super) fn write(&self, file: &fs::File) -> io::Result<()> {
-        for (name, value) in [(ETAG, &self.etag), (LAST_MODIFIED, &self.last_modified)] {
+        let stamp = Stamp::of(&file.metadata()?).content();
+        let values = [
+            (ETAG, self.etag.as_deref()),
+            (LAST_MODIFIED, self.last_modified.as_deref()),
+            (STAMP, Some(&stamp)),
+        ];
+        for (name, value) in values {
             let Some(value) = value else { continue };
             match rustix::fs::fsetxattr(file, name, value.as_bytes(), XattrFlags::empty()) {
                 Ok(()) => {}
@@ -108,7 +125,7 @@ impl Store {
     /// empty when it has none, or its sidecar entry does not match it.
     pub(super) fn read(&self, path: &Path, name: &str, metadata: &fs::Metadata) -> Validators {
         match self {
-            Self::Xattrs => Validators::read(path),
+            Self::Xattrs => Validators::read(path, metadata),
             Self::Sidecar(sidecar) => sidecar.get(name, metadata).unwrap_or_default(),
         }
     }
