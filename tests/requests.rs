@@ -219,6 +219,7 @@ fn bad_request_options_exit_2_before_any_request() {
         (vec!["--limit-rate", "fast"], "--limit-rate `fast`"),
         (vec!["--limit-rate", "0"], "--limit-rate `0`"),
         (vec!["-d", &missing], "--data @"),
+        (vec!["-b", &missing[1..]], "cookie file"),
         (
             vec!["-b", bad_jar.to_str().unwrap()],
             "line 1: the expiry `soon`",
@@ -244,6 +245,11 @@ fn bad_request_options_exit_2_before_any_request() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("alice"), "{args:?}: {stderr}");
+        // The reason once: it was printed twice, by the message and by its cause.
+        assert!(
+            stderr.matches("(os error").count() <= 1,
+            "{args:?}: {stderr}"
+        );
     }
     assert_eq!(count.load(Ordering::SeqCst), 0);
     assert!(!out.exists());

@@ -18,7 +18,7 @@ use url::Url;
 #[derive(Debug, thiserror::Error)]
 pub enum CookieError {
     /// The file cannot be read.
-    #[error("cookie file {}: {source}", .path.display())]
+    #[error("cookie file {}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -36,7 +36,7 @@ pub enum CookieError {
         reason: String,
     },
     /// The jar cannot be written where `--cookie-jar` says.
-    #[error("--cookie-jar {}: {source}", .path.display())]
+    #[error("--cookie-jar {}", .path.display())]
     Write {
         /// The file.
         path: PathBuf,

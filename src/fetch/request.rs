@@ -37,7 +37,7 @@ pub enum RequestError {
     #[error("--user `{0}`: write it as user:password")]
     NoPassword(String),
     /// `--data @FILE` that cannot be read.
-    #[error("--data @{}: {source}", .path.display())]
+    #[error("--data @{}", .path.display())]
     DataFile {
         /// The file.
         path: PathBuf,
