@@ -296,8 +296,9 @@ pub struct FetchArgs {
     pub shard_count: Option<u64>,
 
     /// The exit code when some items failed (default 1); 0 for job arrays where an expected
-    /// 404 must not mark the task failed. Crashes, setup errors and interrupts keep theirs.
-    #[arg(long, value_name = "CODE", default_value_t = 1)]
+    /// 404 must not mark the task failed. Crashes, setup errors and interrupts keep theirs:
+    /// CODE is 0, 1 or 3-125 (2 is a setup error's, 126 and up the shell's and signals').
+    #[arg(long, value_name = "CODE", default_value_t = 1, value_parser = parse_fail_exit)]
     pub fail_exit: u8,
 
     /// Fetch items again even if their files exist.
@@ -1195,6 +1196,17 @@ fn is_stdout(path: &Path) -> bool {
     match (std::fs::metadata(path), stdout) {
         (Ok(path), Ok(stdout)) => (path.dev(), path.ino()) == (stdout.dev(), stdout.ino()),
         _ => false,
+    }
+}
+
+/// `--fail-exit`'s code: one that no other ending of the run has (see the exit codes).
+fn parse_fail_exit(text: &str) -> Result<u8, String> {
+    match text.parse::<u8>() {
+        Ok(code @ (0 | 1 | 3..=125)) => Ok(code),
+        _ => Err(format!(
+            "`{text}` is not a code of its own: give 0, 1 or 3-125 (2 is a setup error's, 126 \
+             and up the shell's and signals', 130 an interrupt's)"
+        )),
     }
 }
 

@@ -151,6 +151,9 @@ fn bad_retry_limit_and_check_options_exit_2() {
         (vec!["--per-host", "0"], "invalid value '0'"),
         (vec!["--threads", "0"], "invalid value '0'"),
         (vec!["--validate", "xml"], "invalid value 'xml'"),
+        (vec!["--fail-exit", "2"], "not a code of its own"),
+        (vec!["--fail-exit", "130"], "not a code of its own"),
+        (vec!["--fail-exit", "256"], "not a code of its own"),
     ] {
         let run = gather()
             .args(["fetch", url, "--ids", "1", "--out", "never-created"])
