@@ -229,11 +229,23 @@ fn shard_name(part: &Part) -> String {
         .map_or_else(|| part.file.clone(), |(k, n)| format!("{k}/{n}"))
 }
 
+/// `1 summary`, `2 summaries`.
+fn counted(count: u64, one: &str, many: &str) -> String {
+    match count {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// The merged summary for people.
 pub fn merged_text(merged: &Merged) -> String {
     let shards = match merged.of {
-        Some(of) => format!("{} summaries of {of} shards", merged.parts.len()),
-        None => format!("{} summaries", merged.parts.len()),
+        Some(of) => format!(
+            "{} of {}",
+            counted(merged.parts.len() as u64, "summary", "summaries"),
+            counted(of, "shard", "shards")
+        ),
+        None => counted(merged.parts.len() as u64, "summary", "summaries"),
     };
     let mut text = format!(
         "{shards}: {} saved{}, {} failed, {} skipped, {} in all\n",
@@ -382,6 +394,13 @@ mod tests {
         assert_eq!(value["failures"][0]["shard"], "3/3");
         let text = merged_text(&merged);
         assert!(text.contains("missing: 2/3"), "{text}");
+    }
+
+    #[test]
+    fn one_summary_is_one_summary() {
+        let merged = merge(vec![("a".into(), summary(Some("1/1"), 3, 0, "", ""))]).unwrap();
+        let text = merged_text(&merged);
+        assert!(text.starts_with("1 summary of 1 shard: 3 saved"), "{text}");
     }
 
     #[test]
