@@ -77,3 +77,33 @@ fn stale_connections_to_a_proxy_cost_no_item_and_no_retry() {
         "{gets} GETs through the proxy: {s}"
     );
 }
+
+#[test]
+fn a_proxy_that_refuses_is_named_in_the_failure() {
+    let server = TestServer::start(&[]);
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let proxy = format!("http://bob:secret@127.0.0.1:{port}");
+    let out = tempfile::tempdir().unwrap();
+    let run = gather()
+        .args(["fetch", &server.comics(), "--ids", "1", "--retries", "0"])
+        .args(["--json", "-q", "--out"])
+        .arg(out.path())
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .assert()
+        .code(1);
+    let s = summary(&run.get_output().stdout);
+    let reason = s["failures"][0]["reason"].as_str().unwrap();
+    // Before, it read as if the server (which is up) had refused.
+    assert!(
+        reason.contains(&format!("through the proxy http://127.0.0.1:{port}")),
+        "{reason}"
+    );
+    assert!(!s.to_string().contains("secret"), "{s}");
+}

@@ -276,7 +276,7 @@ fn builder(config: &ClientConfig, tls: &Tls) -> reqwest::ClientBuilder {
 /// Whether `NO_PROXY` (or `no_proxy` when it is unset) has a `*` entry, which bypasses every
 /// proxy, as with curl. reqwest's matcher (hyper-util's) applies `*` to host names but not to
 /// IP addresses, so `NO_PROXY=*` still sent `http://127.0.0.1/` through the proxy.
-fn bypass_every_proxy() -> bool {
+pub(super) fn bypass_every_proxy() -> bool {
     let no_proxy = std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy"));
     no_proxy.is_ok_and(|list| list.split(',').any(|entry| entry.trim() == "*"))
 }

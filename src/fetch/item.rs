@@ -57,6 +57,15 @@ pub enum ItemError {
     /// The request failed: connect, timeout, reset, bad body.
     #[error("{}", request_error_text(.0))]
     Request(reqwest::Error),
+    /// The connection to the proxy the URL goes through failed: named, since the error alone
+    /// reads as if the server had refused.
+    #[error("{} (through the proxy {proxy})", request_error_text(.error))]
+    Proxy {
+        /// The proxy, redacted.
+        proxy: String,
+        /// What failed.
+        error: reqwest::Error,
+    },
     /// The server's TLS certificate was refused, or the TLS handshake failed for good: not
     /// retried.
     #[error("TLS: {0}")]
@@ -134,6 +143,7 @@ impl ItemError {
                     || *status == StatusCode::TOO_MANY_REQUESTS
             }
             ItemError::Request(e) => !e.is_redirect() && !e.is_builder(),
+            ItemError::Proxy { .. } => true,
             ItemError::Truncated { .. } => true,
             // Out of descriptors (EMFILE, ENFILE): others free up as downloads end.
             ItemError::Save(e) => e
@@ -151,7 +161,11 @@ impl ItemError {
 
     /// Whether the request surely never reached the server: it failed to connect.
     fn is_connect(&self) -> bool {
-        matches!(self, ItemError::Request(e) if e.is_connect())
+        match self {
+            ItemError::Request(e) => e.is_connect(),
+            ItemError::Proxy { .. } => true,
+            _ => false,
+        }
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -571,7 +585,7 @@ impl Fetcher {
             let stale = resends < MAX_STALE_RESENDS
                 && self.policy.request.may_repeat()
                 && self.reused.is_stale(&error);
-            let error = ItemError::from(error);
+            let error = through_proxy(ItemError::from(error), url);
             if let Some(exchange) = self.kept(exchanges) {
                 let resent = if stale {
                     " (sent again on a new connection)"
@@ -812,6 +826,31 @@ fn add_cookies(headers: &mut HeaderMap, jar: HeaderValue) {
         None => jar,
     };
     headers.insert(COOKIE, value);
+}
+
+/// `error`, naming the proxy `url` goes through when it is a failure to connect to it.
+fn through_proxy(error: ItemError, url: &Url) -> ItemError {
+    let ItemError::Request(request) = error else {
+        return error;
+    };
+    match proxy_for(url).filter(|_| request.is_connect()) {
+        Some(proxy) => ItemError::Proxy {
+            proxy,
+            error: request,
+        },
+        None => ItemError::Request(request),
+    }
+}
+
+/// The proxy a request to `url` goes through, redacted: the client's rule (the environment's
+/// proxies, `NO_PROXY`), read again here, as it is only asked after a failed connect.
+fn proxy_for(url: &Url) -> Option<String> {
+    if super::client::bypass_every_proxy() {
+        return None;
+    }
+    let uri: http::Uri = url.as_str().parse().ok()?;
+    let intercept = hyper_util::client::proxy::matcher::Matcher::from_system().intercept(&uri)?;
+    Some(crate::redact::url(&intercept.uri().to_string()).into_owned())
 }
 
 /// Whether the connection that carried `response` ends with it: an HTTP/1.1 response with
