@@ -8,11 +8,11 @@ use common::nginx::{Nginx, NginxConfig};
 use common::tinyproxy::Tinyproxy;
 use common::{TestServer, assert_complete_comics, gather, summary};
 
-/// `gather fetch` with only `proxy` in the environment for both schemes.
-fn through(proxy: &Tinyproxy) -> assert_cmd::Command {
+/// `gather` with only the proxy at `proxy` (a URL) in the environment, for both schemes.
+fn through(proxy: &str) -> assert_cmd::Command {
     let mut command = gather();
     for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
-        command.env(name, &proxy.url);
+        command.env(name, proxy);
     }
     for name in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
         command.env_remove(name);
@@ -30,7 +30,7 @@ fn https_through_a_proxy_opens_one_tunnel_per_worker() {
     });
     let proxy = Tinyproxy::start();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    nginx.fetch_all(through(&proxy), IDS, 64, threads);
+    nginx.fetch_all(through(&proxy.url), IDS, 64, threads);
     // Each tunnel is one CONNECT to tinyproxy and one connection at nginx. Before, every
     // request waiting for the first tunnel opened one of its own (6-64 for 100 requests; curl
     // opens 1): now one HTTP/2 connection per worker thread carries them all.
@@ -51,7 +51,7 @@ fn stale_connections_to_a_proxy_cost_no_item_and_no_retry() {
     let server = TestServer::start(&[]);
     let proxy = Tinyproxy::start();
     let out = tempfile::tempdir().unwrap();
-    let run = through(&proxy)
+    let run = through(&proxy.url)
         .args(["fetch", &server.comics(), "--ids", "1-200", "-c", "8"])
         .args(["--retries", "0", "--json", "-q", "--out"])
         .arg(out.path())
@@ -88,14 +88,10 @@ fn a_proxy_that_refuses_is_named_in_the_failure() {
         .port();
     let proxy = format!("http://bob:secret@127.0.0.1:{port}");
     let out = tempfile::tempdir().unwrap();
-    let run = gather()
+    let run = through(&proxy)
         .args(["fetch", &server.comics(), "--ids", "1", "--retries", "0"])
         .args(["--json", "-q", "--out"])
         .arg(out.path())
-        .env("HTTP_PROXY", &proxy)
-        .env("http_proxy", &proxy)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
         .assert()
         .code(1);
     let s = summary(&run.get_output().stdout);

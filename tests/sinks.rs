@@ -16,18 +16,23 @@ fn records(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// Fetches comics `ids` from `server` into the sink `flag` (`--jsonl`, `--warc`) at `path`;
+/// returns the `--json` summary.
+fn into_sink(server: &TestServer, flag: &str, path: &std::path::Path, ids: &str) -> Value {
+    let run = gather()
+        .args(["fetch", &server.comics(), "--ids", ids, "--json", "-q"])
+        .args([flag, path.to_str().unwrap()])
+        .assert()
+        .success();
+    common::summary(&run.get_output().stdout)
+}
+
 #[test]
 fn jsonl_records_every_item_once_and_a_rerun_cuts_a_partial_record() {
     let server = TestServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("comics.jsonl");
-    let run = |ids: &str| {
-        gather()
-            .args(["fetch", &server.comics(), "--ids", ids, "-q"])
-            .args(["--jsonl", path.to_str().unwrap()])
-            .assert()
-            .success();
-    };
+    let run = |ids: &str| into_sink(&server, "--jsonl", &path, ids);
     run("1-20");
     let first = records(&path);
     assert_eq!(first.len(), 20);
@@ -63,14 +68,7 @@ fn a_file_of_another_jobs_records_skips_none_of_this_jobs_items() {
         } else {
             "--warc"
         };
-        let run = |ids: &str| {
-            let run = gather()
-                .args(["fetch", &server.comics(), "--ids", ids, "--json", "-q"])
-                .args([flag, path.to_str().unwrap()])
-                .assert()
-                .success();
-            common::summary(&run.get_output().stdout)
-        };
+        let run = |ids: &str| into_sink(&server, flag, &path, ids);
         let counts = |s: &Value| (s["ok"].as_u64(), s["skipped"].as_u64());
         assert_eq!(counts(&run("400-403")), (Some(4), Some(0)));
         // Items 1-4 again, of other ids: all fetched. Before, each was skipped as recorded,
@@ -341,13 +339,7 @@ fn warc_validates_with_warcio_and_a_rerun_skips_what_is_recorded() {
     let server = TestServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("comics.warc.gz");
-    let run = |ids: &str| {
-        gather()
-            .args(["fetch", &server.comics(), "--ids", ids, "-q"])
-            .args(["--warc", path.to_str().unwrap()])
-            .assert()
-            .success();
-    };
+    let run = |ids: &str| into_sink(&server, "--warc", &path, ids);
     run("1-20");
     let check = warcio("check", &path);
     assert!(!check.contains("digest fail"), "{check}");

@@ -441,11 +441,7 @@ mod tests {
     use super::*;
 
     fn item(n: u64, key: &str) -> Item {
-        Item {
-            n,
-            key: key.to_owned(),
-            url: Url::parse("http://h/").unwrap(),
-        }
+        Item::with_key(n, key)
     }
 
     #[test]

@@ -95,6 +95,18 @@ pub struct Item {
     pub url: Url,
 }
 
+#[cfg(test)]
+impl Item {
+    /// Item `n` with placeholder value `key`, for unit tests that look only at those two.
+    pub(crate) fn with_key(n: u64, key: &str) -> Self {
+        Self {
+            n,
+            key: key.to_owned(),
+            url: Url::parse("http://h/").expect("a valid URL"),
+        }
+    }
+}
+
 /// An input element that is not a URL gather can fetch; reported as a failed item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {

@@ -189,14 +189,9 @@ fn finish(mut name: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use url::Url;
 
     fn item(n: u64, key: &str) -> Item {
-        Item {
-            n,
-            key: key.to_owned(),
-            url: Url::parse("http://h/").unwrap(),
-        }
+        Item::with_key(n, key)
     }
 
     #[test]
