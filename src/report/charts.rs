@@ -255,6 +255,46 @@ where
     Ok(())
 }
 
+/// A chart of `rows` labelled rows (lanes or bars) over a time axis from 0 to `x_max`: the
+/// caption, room for labels of `label_chars` characters, and the x axis's mesh drawn.
+fn rows_chart<'a, DB: DrawingBackend + 'a>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_max: f64,
+    rows: Rows,
+    label_chars: usize,
+    x_desc: &str,
+) -> Result<
+    ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(CAPTION_PX).color(&INK))
+        .margin(8)
+        .margin_right(20)
+        .x_label_area_size(48)
+        .y_label_area_size(label_room(label_chars))
+        .build_cartesian_2d(0f64..x_max, 0f64..rows.0 as f64)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_desc(x_desc)
+        .x_labels(8)
+        .x_label_formatter(&|v| tick(*v))
+        .label_style(font(TEXT_PX).color(&INK))
+        .axis_desc_style(font(TEXT_PX).color(&INK))
+        .axis_style(INK)
+        .max_light_lines(0)
+        .light_line_style(GRID)
+        .bold_line_style(GRID)
+        .draw()?;
+    Ok(chart)
+}
+
 /// Room for `chars` characters of label text, in pixels.
 fn label_room(chars: usize) -> u32 {
     14 + (chars.min(30) as f64 * TEXT_PX * 0.56) as u32
@@ -274,27 +314,14 @@ fn draw_lanes(
         .map(|l| l.label.chars().count())
         .max()
         .unwrap_or(0);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, font(CAPTION_PX).color(&INK))
-        .margin(8)
-        .margin_right(20)
-        .x_label_area_size(48)
-        .y_label_area_size(label_room(label_chars))
-        .build_cartesian_2d(0f64..x_max.max(f64::MIN_POSITIVE), 0f64..rows.0 as f64)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .x_desc(x_desc)
-        .x_labels(8)
-        .x_label_formatter(&|v| tick(*v))
-        .label_style(font(TEXT_PX).color(&INK))
-        .axis_desc_style(font(TEXT_PX).color(&INK))
-        .axis_style(INK)
-        .max_light_lines(0)
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .draw()?;
+    let mut chart = rows_chart(
+        &root,
+        title,
+        x_max.max(f64::MIN_POSITIVE),
+        rows,
+        label_chars,
+        x_desc,
+    )?;
     lane_labels(&root, &chart, rows, 12, |i| {
         lanes[i].label.chars().take(30).collect()
     })?;
@@ -574,27 +601,7 @@ fn draw_bars(
         .max()
         .unwrap_or(0);
     let lanes = Rows(n.max(1));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, font(CAPTION_PX).color(&INK))
-        .margin(8)
-        .margin_right(20)
-        .x_label_area_size(48)
-        .y_label_area_size(label_room(label_chars))
-        .build_cartesian_2d(0f64..x_max, 0f64..lanes.0 as f64)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .x_desc(x_desc)
-        .x_labels(8)
-        .x_label_formatter(&|v| tick(*v))
-        .label_style(font(TEXT_PX).color(&INK))
-        .axis_desc_style(font(TEXT_PX).color(&INK))
-        .axis_style(INK)
-        .max_light_lines(0)
-        .light_line_style(GRID)
-        .bold_line_style(GRID)
-        .draw()?;
+    let mut chart = rows_chart(&root, title, x_max, lanes, label_chars, x_desc)?;
     lane_labels(&root, &chart, lanes, n, |i| rows[i].label.clone())?;
     let ideals = rows.iter().enumerate().filter_map(|(i, r)| {
         let ideal = r.ideal?;
